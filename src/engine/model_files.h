@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * engine/model_files.h: a model on disk, opened and validated: its
+ * configuration (from config.json or GGUF metadata) and its named tensors
+ * (memory-mapped safetensors shards or a GGUF file).
+ *
+ * This is the seam between the loaders (safetensors.c, gguf.c, config.c)
+ * and the forward pass (forward.c). Tensor names are always the Hugging Face
+ * names ("model.layers.0.self_attn.q_proj.weight"); the GGUF loader maps
+ * llama.cpp's names onto them. Shapes are outermost-first as in safetensors
+ * and numpy: a linear layer's weight is [out_features, in_features], and
+ * rows are contiguous (quantized blocks run along a row).
+ *
+ * Every loader checks sizes, offsets, shapes and dtypes against the file
+ * length before any tensor data is touched; hostile files give an error.
+ *
+ * Ownership: model_files_open() returns a handle that owns the mappings,
+ * the config and every tensor (names and, for quantize-on-load or converted
+ * data, the buffers). Pointers from it are valid until model_files_close().
+ * The handle is immutable after open and safe to share between threads.
+ */
+#ifndef GLOAM_ENGINE_MODEL_FILES_H
+#define GLOAM_ENGINE_MODEL_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/dtype.h"
+
+#define MODEL_MAX_DIMS 4
+#define MODEL_MAX_LAYERS 512
+
+enum model_arch {
+  ARCH_UNKNOWN = 0,
+  ARCH_LLAMA,     /* model_type "llama" (incl. Llama 3 rope scaling) */
+  ARCH_QWEN2,     /* "qwen2": q/k/v bias */
+  ARCH_QWEN3,     /* "qwen3": q/k RMSNorm, explicit head_dim */
+  ARCH_QWEN3_MOE, /* "qwen3_moe": top-k routed experts */
+  ARCH_GEMMA3,    /* "gemma3_text" / "gemma3": sliding + full layers, (1+w) norms */
+};
+
+enum rope_scaling {
+  ROPE_SCALING_NONE = 0,
+  ROPE_SCALING_LINEAR,
+  ROPE_SCALING_LLAMA3,
+  ROPE_SCALING_YARN,
+};
+
+enum act_fn { ACT_SILU = 0, ACT_GELU_TANH };
+
+typedef struct rope_params {
+  float theta;
+  enum rope_scaling scaling;
+  float factor;            /* linear / llama3 / yarn */
+  float low_freq_factor;   /* llama3 */
+  float high_freq_factor;  /* llama3 */
+  int original_max_pos;    /* llama3 / yarn */
+} rope_params;
+
+typedef struct model_config {
+  enum model_arch arch;
+  char model_type[32];
+  int n_layers;
+  int hidden;      /* hidden_size */
+  int n_heads;     /* num_attention_heads */
+  int n_kv_heads;  /* num_key_value_heads */
+  int head_dim;    /* explicit or hidden / n_heads */
+  int ffn_hidden;  /* intermediate_size */
+  int vocab;
+  int max_pos;     /* max_position_embeddings */
+  float rms_eps;
+  enum act_fn act;
+  bool tie_embeddings;
+  bool attn_bias;  /* q/k/v projections have bias (qwen2) */
+  bool qk_norm;    /* per-head RMSNorm on q and k (qwen3, gemma3) */
+  rope_params rope;       /* global / full-attention layers */
+  rope_params rope_local; /* sliding layers (gemma3), else same as rope */
+  /* MoE (qwen3_moe) */
+  int n_experts;          /* 0 for dense */
+  int n_experts_per_tok;
+  int moe_ffn_hidden;     /* moe_intermediate_size */
+  bool norm_topk_prob;
+  int decoder_sparse_step;
+  /* Gemma 3 */
+  int sliding_window;     /* 0: none */
+  bool layer_sliding[MODEL_MAX_LAYERS]; /* per layer: sliding-window attention */
+  float query_pre_attn_scalar;          /* 0: use head_dim */
+  float final_logit_softcap;            /* 0: none */
+  float attn_logit_softcap;             /* 0: none */
+  float embed_scale;                    /* 1, or sqrt(hidden) for gemma */
+  float norm_w_offset;                  /* 0, or 1 for gemma's (1 + w) RMSNorm */
+  /* Special tokens (from config / generation_config / GGUF); -1 if absent */
+  int bos_id;
+  int eos_ids[4];
+  int n_eos;
+} model_config;
+
+typedef struct tensor {
+  const char *name;               /* Hugging Face name */
+  enum dtype type;
+  int n_dims;
+  int64_t shape[MODEL_MAX_DIMS];  /* outermost first */
+  const void *data;               /* mmapped or owned by the model_files */
+  size_t n_bytes;
+} tensor;
+
+typedef struct model_files model_files;
+
+typedef struct model_open_opts {
+  const char *config_name; /* file in the directory; NULL: "config.json" */
+  int quantize;            /* -1: keep; DT_Q8_0 or DT_Q4_0: quantize 2-D
+                              weights (not norms/embeddings) on load */
+} model_open_opts;
+
+/* Opens a Hugging Face model directory (config.json + model.safetensors or
+ * model.safetensors.index.json shards) or a .gguf file.
+ * OUT: *out. opts may be NULL. err: GLOAM_ERR_LEN bytes for detail text.
+ * Returns 0, GLOAM_ENOENT, GLOAM_EIO, GLOAM_EFORMAT (malformed or hostile
+ * file), GLOAM_EUNSUPPORTED (architecture or dtype), GLOAM_ENOMEM. */
+int model_files_open(model_files **out, const char *path, const model_open_opts *opts,
+                     char *err);
+void model_files_close(model_files *mf);
+
+const model_config *model_files_config(const model_files *mf);
+/* NULL when absent. */
+const tensor *model_files_tensor(const model_files *mf, const char *name);
+int model_files_n_tensors(const model_files *mf);
+const tensor *model_files_tensor_at(const model_files *mf, int i);
+/* "safetensors" or "gguf". */
+const char *model_files_format(const model_files *mf);
+/* Directory of the model (for tokenizer.json etc.), or the .gguf's path. */
+const char *model_files_path(const model_files *mf);
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * kernels/kernels.h: the numeric operations the engine's forward pass calls.
+ *
+ * Every op has a plain C reference (kernels/ref/, the test oracle) and SIMD
+ * variants (x86/, arm/) chosen once at run time from the CPU's features by
+ * dispatch.c; GLOAM_KERNELS=ref forces the reference. Callers never #ifdef.
+ *
+ * Conventions: a weight matrix W is [rows, cols] row-major, each row stored
+ * in W's dtype (cols a multiple of the block size), so a row is
+ * dtype_row_bytes(t, cols) bytes. Activations are float32.
+ *
+ * Threading: ops that take a kern_pool split their rows across its threads;
+ * pool may be NULL (run on the caller's thread). Ops are reentrant; a pool is
+ * used by one caller at a time.
+ *
+ * Ownership: nothing here keeps pointers after returning.
+ */
+#ifndef GLOAM_KERNELS_KERNELS_H
+#define GLOAM_KERNELS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/dtype.h"
+
+typedef struct kern_pool kern_pool;
+
+/* A persistent pool of n_threads workers (including the caller's thread, so
+ * n_threads = 1 creates no thread). NULL on failure. */
+kern_pool *kern_pool_new(int n_threads);
+void kern_pool_free(kern_pool *p);
+int kern_pool_threads(const kern_pool *p);
+/* Runs fn(ctx, i, n) for i in [0, n) across the pool and waits. */
+void kern_pool_run(kern_pool *p, void (*fn)(void *ctx, int i, int n), void *ctx, int n);
+
+/* Y[n_rows_x, rows] = X[n_rows_x, cols] . W[rows, cols]^T
+ * (n_rows_x = 1 is a matrix-vector product). */
+void kern_matmul(kern_pool *p, enum dtype t, const void *W, const float *X, float *Y,
+                 int64_t n_rows_x, int64_t rows, int64_t cols);
+
+/* Row conversions: n values (a multiple of the block size). */
+void kern_dequantize_row(enum dtype t, const void *src, float *dst, int64_t n);
+/* Quantizes as llama.cpp's reference quantizers do. t: F32, F16, BF16,
+ * Q8_0, Q4_0, Q4_K, Q6_K, Q8_K. */
+void kern_quantize_row(enum dtype t, const float *src, void *dst, int64_t n);
+
+/* Elementwise and reductions (float32). */
+void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps,
+                  float w_offset); /* out = x / rms(x) * (w + w_offset) */
+void kern_softmax(float *x, int64_t n);
+void kern_silu_mul(float *gate, const float *up, int64_t n);     /* gate = silu(gate)*up */
+void kern_gelu_tanh_mul(float *gate, const float *up, int64_t n); /* gate = gelu(gate)*up */
+float kern_dot_f32(const float *a, const float *b, int64_t n);
+void kern_axpy_f32(float *y, float a, const float *x, int64_t n); /* y += a*x */
+
+/* Which implementation dispatch chose ("ref", "avx2", "avx512", ...). */
+const char *kern_backend_name(void);
+
+#endif
