@@ -41,7 +41,7 @@ int buf_append(buf *b, const void *p, size_t n);
 int buf_append_str(buf *b, const char *s);
 int buf_putc(buf *b, uint8_t c);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vprintf(buf *b, const char *fmt, va_list ap);
+int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* The contents as a NUL-terminated string ("" when empty). Borrowed; valid
  * until the next change to b. */

@@ -109,6 +109,13 @@ char *test_tmpdir(void) {
   return strdup(d);
 }
 
+/* Runs one test; setjmp lives here so no caller state can be clobbered. */
+static int run_one(void (*fn)(void)) {
+  test_outcome = 0;
+  if (setjmp(test_jmp) == 0) fn();
+  return test_outcome;
+}
+
 int test_main(int argc, char **argv, const test_case *tests) {
   int passed = 0, failed = 0, skipped = 0;
   for (const test_case *t = tests; t->name; t++) {
@@ -118,13 +125,12 @@ int test_main(int argc, char **argv, const test_case *tests) {
       if (!want) continue;
     }
     fprintf(stderr, "[ RUN  ] %s\n", t->name);
-    test_outcome = 0;
-    if (setjmp(test_jmp) == 0) t->fn();
-    const char *tag = test_outcome == 0 ? "[  OK  ]" : test_outcome == 1 ? "[ FAIL ]" : "[ SKIP ]";
+    int outcome = run_one(t->fn);
+    const char *tag = outcome == 0 ? "[  OK  ]" : outcome == 1 ? "[ FAIL ]" : "[ SKIP ]";
     fprintf(stderr, "%s %s\n", tag, t->name);
-    if (test_outcome == 0)
+    if (outcome == 0)
       passed++;
-    else if (test_outcome == 1)
+    else if (outcome == 1)
       failed++;
     else
       skipped++;
