@@ -49,10 +49,10 @@ static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
 #define QK_K 256
 #define K_SCALE_SIZE 12
 typedef struct block_q4_K {
-  f16_bits d;                  /* super-block scale for quantized scales */
-  f16_bits dmin;               /* super-block scale for quantized mins */
+  f16_bits d;                   /* super-block scale for quantized scales */
+  f16_bits dmin;                /* super-block scale for quantized mins */
   uint8_t scales[K_SCALE_SIZE]; /* 8 scales and 8 mins, 6 bits each */
-  uint8_t qs[QK_K / 2];        /* 4-bit quants */
+  uint8_t qs[QK_K / 2];         /* 4-bit quants */
 } block_q4_K;
 static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
 

@@ -49,7 +49,7 @@ void kern_quantize_row(enum dtype t, const float *src, void *dst, int64_t n);
 void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps,
                   float w_offset); /* out = x / rms(x) * (w + w_offset) */
 void kern_softmax(float *x, int64_t n);
-void kern_silu_mul(float *gate, const float *up, int64_t n);     /* gate = silu(gate)*up */
+void kern_silu_mul(float *gate, const float *up, int64_t n);      /* gate = silu(gate)*up */
 void kern_gelu_tanh_mul(float *gate, const float *up, int64_t n); /* gate = gelu(gate)*up */
 float kern_dot_f32(const float *a, const float *b, int64_t n);
 void kern_axpy_f32(float *y, float a, const float *x, int64_t n); /* y += a*x */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * engine/moe.h: the feed-forward blocks: the dense gated MLP and the routed
+ * mixture of experts (Qwen3-MoE: softmax over the router logits, top-k,
+ * optional renormalisation of the k weights), run over a step's tokens.
+ *
+ * The experts are evaluated expert by expert over the tokens routed to them
+ * (gathered into one batch), so each expert's weights are read once per
+ * step.
+ *
+ * Ownership: writes session scratch only. Thread safety: one session per
+ * thread.
+ */
+#ifndef GLOAM_ENGINE_MOE_H
+#define GLOAM_ENGINE_MOE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/engine_impl.h"
+
+/* Top-k of softmax(logits[n]) into sel[k] / w[k], best first (ties: lower
+ * index first); with norm the k weights are divided by their sum. */
+void moe_route(const float *logits, int n, int k, bool norm, float *probs_scratch, int32_t *sel,
+               float *w);
+
+/* out[T, hidden] = MLP(h[T, hidden]) for layer L (dense or routed). */
+void ffn_forward(gloam_session *s, const eng_layer *L, const float *h, float *out, int T);
+
+#endif

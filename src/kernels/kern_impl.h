@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * kernels/kern_impl.h: internal seams between the public ops (kernels.h), the
+ * matmul driver, the thread pool and the per-ISA backends (ref/, x86/, arm/).
+ *
+ * A backend is a table of function pointers. For each weight type it gives
+ * the activation format the weights are dotted against (float32 for the
+ * reference and float weights, 8-bit blocks (block_q8_0x, block_q8_K) for
+ * quantized weights in SIMD backends, bf16 where the CPU has a bf16 dot
+ * product), a row converter into that format, and a dot kernel that multiplies one weight row by up
+ * to KERN_MAX_NX activation rows at once (so a weight row loaded once serves several tokens during
+ * prefill). matmul.c tiles, threads and calls it.
+ *
+ * Ownership: backends are static const tables; nothing here allocates.
+ * Thread safety: all functions are reentrant.
+ */
+#ifndef GLOAM_KERNELS_KERN_IMPL_H
+#define GLOAM_KERNELS_KERN_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+#define KERN_MAX_NX 4
+
+/* y[i * y_stride] = dot(w_row, x + i * x_stride) for i < nx (1..KERN_MAX_NX).
+ * w_row: cols values of the weight type; x rows: cols values of vec_type,
+ * x_stride in bytes. */
+typedef void (*kern_dot_fn)(int64_t cols, int nx, const void *w_row, const void *x, size_t x_stride,
+                            float *y, size_t y_stride);
+/* Converts n float32 activations into the dot's activation format. */
+typedef void (*kern_xconv_fn)(const float *src, void *dst, int64_t n);
+/* Optional register-tiled product of nw (1..4) weight rows (w_stride bytes
+ * apart) with nx (1..KERN_MAX_NX) activation rows:
+ * y[i * y_stride + r] = dot(w_r, x_i). */
+typedef void (*kern_gemm_fn)(int64_t cols, int nw, int nx, const void *w, size_t w_stride,
+                             const void *x, size_t x_stride, float *y, size_t y_stride);
+
+typedef struct kern_type_ops {
+  int x_block_elems;   /* activation block: elements ... */
+  int x_block_bytes;   /* ... and bytes (1 and 4 for float32) */
+  kern_xconv_fn xconv; /* NULL: the dot reads float32 X directly */
+  kern_dot_fn dot;
+  kern_gemm_fn gemm; /* NULL: prefill calls dot per weight row */
+} kern_type_ops;
+
+/* Activations for Q8_0 / Q4_0 weights in the x86 backends: a Q8_0 block
+ * with its (f16-rounded) scale as float and s = d * sum(qs) precomputed. */
+typedef struct block_q8_0x {
+  float d;
+  float s;
+  int8_t qs[QK8_0];
+} block_q8_0x;
+static_assert(sizeof(block_q8_0x) == 40, "block_q8_0x layout");
+
+typedef struct kern_backend {
+  const char *name;
+  kern_type_ops types[DT_COUNT]; /* dot == NULL: type not supported as weights */
+  void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps, float w_offset);
+  void (*softmax)(float *x, int64_t n);
+  void (*silu_mul)(float *gate, const float *up, int64_t n);
+  void (*gelu_tanh_mul)(float *gate, const float *up, int64_t n);
+  float (*dot_f32)(const float *a, const float *b, int64_t n);
+  void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
+} kern_backend;
+
+/* The backends compiled in (NULL where not built for this architecture). */
+extern const kern_backend kern_backend_ref;
+#if defined(GLOAM_KERNELS_X86)
+extern const kern_backend kern_backend_avx2;
+extern const kern_backend kern_backend_avx512;
+#endif
+#if defined(GLOAM_KERNELS_NEON)
+extern const kern_backend kern_backend_neon;
+#endif
+
+/* Backend by name ("ref", "avx2", "avx512", "neon") if compiled in and this
+ * CPU can run it; NULL otherwise. */
+const kern_backend *kern_backend_find(const char *name);
+/* The backend dispatch chose (once, from cpuid and GLOAM_KERNELS). */
+const kern_backend *kern_backend_active(void);
+
+/* kern_matmul on an explicit backend (tests compare backends with this). */
+void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const void *W,
+                    const float *X, float *Y, int64_t n_rows_x, int64_t rows, int64_t cols);
+
+/* A scratch buffer of at least len bytes (64-byte aligned) owned by the pool,
+ * valid until the next call; NULL if the pool is NULL or allocation fails.
+ * Only the pool's current caller may use it. */
+void *kern_pool_scratch(kern_pool *p, size_t len);
+
+/* Reference row conversions (ref/quant_ref.c), used by every backend for the
+ * formats it has no SIMD version of. */
+void ref_dequantize_row(enum dtype t, const void *src, float *dst, int64_t n);
+void ref_quantize_row(enum dtype t, const float *src, void *dst, int64_t n);
+void ref_quantize_row_q8_0(const float *src, void *dst, int64_t n);
+void ref_quantize_row_q8_K(const float *src, void *dst, int64_t n);
+
+#endif

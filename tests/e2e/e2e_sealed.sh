@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# tests/e2e/e2e_sealed.sh: gloam end to end on one machine, with real
+# processes: gloam-coord (temporary SQLite database), an account, a node
+# token and a price made with `gloam-coord admin`, gloam-node serving the
+# tiny Qwen3 fixture model, then
+#   - `gloam chat` (client-sealed) with a canary prompt: the stream opens,
+#     the receipt verifies, `gloam verify` re-checks it offline and rejects a
+#     transcript changed by one byte;
+#   - `gloam proxy` driven by curl (an independent HTTP client), streaming
+#     and not: OpenAI JSON / SSE with Gloam-* headers and a verified receipt;
+#   - the official `openai` SDK against the proxy, when tests/npm has it;
+#   - a policy nobody meets is refused with an OpenAI-format error;
+#   - the canary appears in no coordinator or node log and not in the
+#     coordinator's database files.
+#
+# usage: e2e_sealed.sh BINDIR FIXTURES [NPMDIR]     (exit 77: cannot run here)
+set -u
+BIN=$1
+FIX=$2
+NPM=${3:-}
+CANARY="canary-e2e-$$-$RANDOM"
+T=$(mktemp -d /tmp/gloam-e2e.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+  exit 1
+}
+ok() { echo "ok: $*"; }
+for b in gloam gloam-coord gloam-node; do
+  [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b not built"; exit 77; }
+done
+command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
+
+# --- coordinator, accounts, price
+DB=$T/coord.db
+"$BIN/gloam-coord" admin --db "$DB" create-consumer --name alice --credit 5000000 >"$T/consumer.json" ||
+  fail "create-consumer"
+"$BIN/gloam-coord" admin --db "$DB" create-operator --name op >"$T/operator.json" || fail "create-operator"
+"$BIN/gloam-coord" admin --db "$DB" set-price --model qwen3 --input 100000 --output 200000 >/dev/null ||
+  fail "set-price"
+API_KEY=$(sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p' "$T/consumer.json")
+NODE_TOKEN=$(sed -n 's/.*"node_token":"\([^"]*\)".*/\1/p' "$T/operator.json")
+[ -n "$API_KEY" ] && [ -n "$NODE_TOKEN" ] || fail "no api key or node token"
+GLOAM_LOG=debug "$BIN/gloam-coord" serve --listen 127.0.0.1:0 --db "$DB" --port-file "$T/coord.port" \
+  >"$T/coord.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$T/coord.port" ] && break; sleep 0.1; done
+PORT=$(cat "$T/coord.port" 2>/dev/null) || fail "coordinator did not start"
+export GLOAM_BASE_URL=http://127.0.0.1:$PORT GLOAM_API_KEY=$API_KEY HOME=$T XDG_CONFIG_HOME=$T/cfg
+unset GLOAM_CONFIG GLOAM_MIN_TRUST GLOAM_MODEL
+
+# --- node with the fixture model (tokenizer from the fixture set)
+M=$T/model
+mkdir -p "$M"
+cp "$FIX/models/qwen3/config.json" "$FIX/models/qwen3/model.safetensors" "$M/" || fail "fixture model"
+cp "$FIX/models/qwen3/generation_config.json" "$M/" 2>/dev/null
+gunzip -c "$FIX/tokenizers/qwen3/tokenizer.json.gz" >"$M/tokenizer.json" || fail "fixture tokenizer"
+cp "$FIX/tokenizers/qwen3/tokenizer_config.json" "$M/"
+GLOAM_LOG=debug "$BIN/gloam-node" serve --coordinator "ws://127.0.0.1:$PORT" --token "$NODE_TOKEN" \
+  --model "$M" --model-id qwen3 --state-dir "$T/node-state" --threads 1 --clamp-token-ids true \
+  >"$T/node.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+  "$BIN/gloam" nodes --model qwen3 --json 2>/dev/null | grep -q '"accepted": true' && break
+  sleep 0.1
+done
+"$BIN/gloam" nodes --model qwen3 >"$T/nodes.txt" 2>&1 || fail "gloam nodes"
+grep -q 'software' "$T/nodes.txt" || fail "node not verified at software: $(cat "$T/nodes.txt")"
+ok "node registered, evidence verified on the client (software)"
+
+# --- gloam chat, then gloam verify offline
+"$BIN/gloam" chat --model qwen3 --max-tokens 16 --save "$T/out" "Say hello. $CANARY" \
+  >"$T/chat.out" 2>"$T/chat.err" || fail "gloam chat: $(cat "$T/chat.err")"
+grep -q 'receipt verified' "$T/chat.err" || fail "no verified receipt: $(cat "$T/chat.err")"
+grep -q 'trust software' "$T/chat.err" || fail "trust not reported"
+grep -q '"finish_reason"' "$T/out/transcript.txt" || fail "the transcript is not the node's SSE"
+ok "gloam chat: stream opened, receipt verified"
+"$BIN/gloam" verify --receipt "$T/out/receipt.jws" --transcript "$T/out/transcript.txt" \
+  --key "$T/out/receipt_key.jwk" >"$T/verify.out" || fail "gloam verify: $(cat "$T/verify.out")"
+cp "$T/out/transcript.txt" "$T/tampered.txt"
+printf 'x' >>"$T/tampered.txt"
+if "$BIN/gloam" verify --receipt "$T/out/receipt.jws" --transcript "$T/tampered.txt" \
+  --key "$T/out/receipt_key.jwk" >"$T/verify2.out"; then
+  fail "a changed transcript verified"
+fi
+ok "gloam verify: receipt ok, changed transcript rejected"
+
+# --- policy nobody meets
+if "$BIN/gloam" chat --model qwen3 --min-trust tpm "x $CANARY" >/dev/null 2>"$T/policy.err"; then
+  fail "a tpm minimum was met by a software node"
+fi
+grep -q 'meets the policy' "$T/policy.err" || fail "unclear policy error: $(cat "$T/policy.err")"
+ok "min-trust tpm refused"
+
+# --- the proxy, through curl
+"$BIN/gloam" proxy --listen 127.0.0.1:0 --port-file "$T/proxy.port" >"$T/proxy.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
+PP=$(cat "$T/proxy.port" 2>/dev/null) || fail "proxy did not start"
+BODY='{"model":"qwen3","max_tokens":8,"messages":[{"role":"user","content":"'$CANARY'"}]}'
+curl -sS -D "$T/h1" -o "$T/b1" -H 'Content-Type: application/json' -d "$BODY" \
+  "http://127.0.0.1:$PP/v1/chat/completions" || fail "curl"
+grep -qi '^Gloam-Mode: client-sealed' "$T/h1" || fail "no Gloam-Mode header"
+grep -qi '^Gloam-Trust: software' "$T/h1" || fail "no Gloam-Trust header"
+grep -qi '^Gloam-Node: ' "$T/h1" || fail "no Gloam-Node header"
+grep -q '"object":"chat.completion"' "$T/b1" || fail "not a chat.completion: $(head -c 300 "$T/b1")"
+grep -q '"receipt_verified":true' "$T/b1" || fail "no verified receipt in the body"
+SBODY='{"model":"qwen3","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"'$CANARY'"}]}'
+curl -sS -N -o "$T/b2" -H 'Content-Type: application/json' -d "$SBODY" \
+  "http://127.0.0.1:$PP/v1/chat/completions" || fail "curl stream"
+grep -q '"object":"chat.completion.chunk"' "$T/b2" || fail "no chunks"
+grep -q '"receipt_verified":true' "$T/b2" || fail "no verified receipt in the stream"
+[ "$(tail -n 2 "$T/b2" | head -n 1)" = "data: [DONE]" ] || fail "stream does not end with [DONE]"
+curl -sS "http://127.0.0.1:$PP/v1/models" | grep -q '"qwen3"' || fail "proxy /v1/models"
+ok "proxy: OpenAI JSON and SSE with Gloam headers and verified receipts"
+
+# --- the official openai SDK, when installed
+if [ -n "$NPM" ] && [ -d "$NPM/node_modules/openai" ] && command -v node >/dev/null; then
+  node "$(dirname "$0")/openai_sdk.mjs" "http://127.0.0.1:$PP/v1" "$CANARY" "$NPM" \
+    >"$T/sdk.out" 2>&1 || fail "openai SDK: $(cat "$T/sdk.out")"
+  ok "openai SDK against the proxy: $(tail -n 1 "$T/sdk.out")"
+else
+  echo "note: openai npm package not installed; SDK check skipped"
+fi
+
+# --- balance moved, and the canary is nowhere on the coordinator's side
+"$BIN/gloam" balance | grep -q 'balance: 4\.' || fail "balance not charged: $("$BIN/gloam" balance)"
+"$BIN/gloam" usage | grep -q 'qwen3' || fail "usage does not list the requests"
+kill "${PIDS[0]}" 2>/dev/null
+wait "${PIDS[0]}" 2>/dev/null
+for f in "$T/coord.log" "$T/node.log" "$DB" "$DB-wal" "$DB-shm"; do
+  [ -e "$f" ] || continue
+  if grep -aq "$CANARY" "$f"; then fail "the canary leaked into $f"; fi
+done
+grep -aq "$CANARY" "$T/out/transcript.txt" && fail "the model echoed the canary (test needs another prompt)"
+ok "no prompt text in the coordinator's logs and database or in the node's log"
+echo "e2e: all passed"

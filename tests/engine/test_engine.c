@@ -1,0 +1,1023 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * tests/engine/test_engine.c: the engine against Hugging Face transformers.
+ *
+ * For every fixture family (tests/fixtures/models/<family>, made by
+ * transformers in float32) and both config styles (config.json,
+ * config.v4.json): logits of every position within the fixtures' tolerance
+ * (max |logit - ref| <= 1e-3 * max(1, max |ref|)), hidden states of every
+ * layer, greedy ids up to the first low-margin step, cached decode equal to
+ * full recomputation; sampling (seeded reproducibility, distribution,
+ * truncation, penalties, logprobs); cancel; error codes; quantize-on-load
+ * (top-1 agreement and KL divergence printed and bounded); the
+ * gloam-engine CLI contract. The measured numbers are printed.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "engine/convert.h"
+#include "engine/engine_impl.h"
+#include "gloam/engine.h"
+#include "test.h"
+
+static const char *const families[] = {"llama", "llama3-rope", "qwen2",
+                                       "qwen3", "qwen3-moe",   "gemma3"};
+static const char *const configs[] = {"config.json", "config.v4.json"};
+#define N_FAMILIES (int)(sizeof families / sizeof families[0])
+
+#define FIX_MAX_IDS 256
+
+typedef struct fixture {
+  char *dir;
+  int32_t ids[FIX_MAX_IDS];
+  int n_ids;
+  int vocab;
+  float *logits; /* [n_ids, vocab] */
+  int n_hs, hidden;
+  float *hs; /* [n_hs, n_ids, hidden] */
+  int32_t greedy[FIX_MAX_IDS];
+  double margin[FIX_MAX_IDS];
+  int n_greedy;
+} fixture;
+
+static float *read_f32(const char *dir, const char *name, size_t n) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  size_t len = 0;
+  float *v = test_read_file(path, &len);
+  if (!v) test_fail(__FILE__, __LINE__, "cannot read %s", path);
+  if (len != n * sizeof(float)) test_fail(__FILE__, __LINE__, "%s: %zu bytes", path, len);
+  return v;
+}
+
+static void fixture_load(fixture *f, const char *family) {
+  memset(f, 0, sizeof *f);
+  char rel[256];
+  snprintf(rel, sizeof rel, "models/%s", family);
+  f->dir = test_fixture_path(rel);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/reference.json", f->dir);
+  json_error_t je;
+  json_t *r = json_load_file(path, 0, &je);
+  if (!r) TEST_SKIP("fixture reference.json missing");
+  json_t *ids = json_object_get(r, "input_ids");
+  f->n_ids = (int)json_array_size(ids);
+  ASSERT_TRUE(f->n_ids > 0 && f->n_ids <= FIX_MAX_IDS);
+  for (int i = 0; i < f->n_ids; i++)
+    f->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
+  json_t *shape = json_object_get(r, "logits_shape");
+  ASSERT_EQ_INT(json_integer_value(json_array_get(shape, 0)), f->n_ids);
+  f->vocab = (int)json_integer_value(json_array_get(shape, 1));
+  f->logits = read_f32(f->dir, json_string_value(json_object_get(r, "logits_file")),
+                       (size_t)f->n_ids * f->vocab);
+  json_t *hshape = json_object_get(r, "hidden_states_shape");
+  f->n_hs = (int)json_integer_value(json_array_get(hshape, 0));
+  f->hidden = (int)json_integer_value(json_array_get(hshape, 2));
+  f->hs = read_f32(f->dir, json_string_value(json_object_get(r, "hidden_states_file")),
+                   (size_t)f->n_hs * f->n_ids * f->hidden);
+  json_t *g = json_object_get(r, "greedy_ids"), *mg = json_object_get(r, "greedy_top1_margin");
+  f->n_greedy = (int)json_array_size(g);
+  ASSERT_TRUE(f->n_greedy <= FIX_MAX_IDS && json_array_size(mg) == (size_t)f->n_greedy);
+  for (int i = 0; i < f->n_greedy; i++) {
+    f->greedy[i] = (int32_t)json_integer_value(json_array_get(g, (size_t)i));
+    f->margin[i] = json_number_value(json_array_get(mg, (size_t)i));
+  }
+  json_decref(r);
+}
+
+static void fixture_free(fixture *f) {
+  free(f->dir);
+  free(f->logits);
+  free(f->hs);
+}
+
+static gloam_model *load(const char *dir, const char *config, enum gloam_quant q, int threads) {
+  gloam_model_params mp = gloam_model_default_params();
+  mp.config_name = config;
+  mp.quantize = q;
+  mp.n_threads = threads;
+  gloam_model *m = NULL;
+  char err[GLOAM_ERR_LEN];
+  int rc = gloam_model_load(&m, dir, &mp, err);
+  if (rc < 0)
+    test_fail(__FILE__, __LINE__, "load %s (%s): %s", dir, config ? config : "config.json", err);
+  return m;
+}
+
+static gloam_session *session(gloam_model *m, int n_ctx, int n_batch, bool all) {
+  gloam_session_params sp = gloam_session_default_params();
+  sp.n_ctx = n_ctx;
+  sp.n_batch = n_batch;
+  sp.logits_all = all;
+  gloam_session *s = NULL;
+  ASSERT_OK(gloam_session_new(&s, m, &sp));
+  return s;
+}
+
+static double max_abs(const float *v, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)v[i]));
+  return m;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
+  return m;
+}
+
+/* All-position logits of one prefill (malloc'd [n_ids, vocab]). */
+static float *prefill_logits(gloam_model *m, const int32_t *ids, int n) {
+  gloam_session *s = session(m, n, n, true);
+  ASSERT_OK(gloam_session_eval(s, ids, n));
+  int rows = 0;
+  const float *lg = gloam_session_logits_all(s, &rows);
+  ASSERT_NOT_NULL(lg);
+  ASSERT_EQ_INT(rows, n);
+  size_t bytes = sizeof(float) * (size_t)n * gloam_model_n_vocab(m);
+  float *out = malloc(bytes);
+  memcpy(out, lg, bytes);
+  gloam_session_free(s);
+  return out;
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static void test_logits_match_transformers(void) {
+  for (int i = 0; i < N_FAMILIES; i++) {
+    fixture f;
+    fixture_load(&f, families[i]);
+    for (int c = 0; c < 2; c++) {
+      gloam_model *m = load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
+      ASSERT_EQ_INT(gloam_model_n_vocab(m), f.vocab);
+      float *lg = prefill_logits(m, f.ids, f.n_ids);
+      size_t n = (size_t)f.n_ids * f.vocab;
+      double err = max_diff(lg, f.logits, n), tol = 1e-3 * fmax(1.0, max_abs(f.logits, n));
+      printf("    %-12s %-15s max|logit-ref| %.3g (tol %.3g)\n", families[i], configs[c], err, tol);
+      ASSERT_TRUE(err <= tol);
+      free(lg);
+      gloam_model_free(m);
+    }
+    fixture_free(&f);
+  }
+}
+
+static void test_hidden_states_match(void) {
+  for (int i = 0; i < N_FAMILIES * 2; i++) {
+    fixture f;
+    fixture_load(&f, families[i / 2]);
+    gloam_model *m = load(f.dir, configs[i % 2], GLOAM_QUANT_NONE, 1);
+    ASSERT_EQ_INT(f.n_hs, gloam_model_n_layers(m) + 1);
+    ASSERT_EQ_INT(f.hidden, gloam_model_n_embd(m));
+    size_t per = (size_t)f.n_ids * f.hidden;
+    float *hs = calloc((size_t)f.n_hs * per, sizeof(float));
+    gloam_session *s = session(m, f.n_ids, f.n_ids, false);
+    engine_session_capture_hidden(s, hs);
+    ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
+    for (int l = 0; l < f.n_hs; l++) {
+      double err = max_diff(hs + l * per, f.hs + l * per, per);
+      double tol = 1e-3 * fmax(1.0, max_abs(f.hs + l * per, per));
+      if (!(err <= tol))
+        test_fail(__FILE__, __LINE__, "%s (%s) hidden state %d: err %.3g > %.3g", families[i / 2],
+                  configs[i % 2], l, err, tol);
+    }
+    gloam_session_free(s);
+    gloam_model_free(m);
+    free(hs);
+    fixture_free(&f);
+  }
+}
+
+/* Greedy decode with the KV cache; compares with greedy_ids up to the first
+ * step whose top-1 margin is <= 0.05. */
+static void test_greedy_matches(void) {
+  for (int i = 0; i < N_FAMILIES; i++) {
+    fixture f;
+    fixture_load(&f, families[i]);
+    for (int c = 0; c < 2; c++) {
+      gloam_model *m = load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
+      gloam_session *s = session(m, f.n_ids + f.n_greedy, 64, false);
+      gloam_sampler_params pp = gloam_sampler_default_params();
+      pp.temperature = 0;
+      gloam_sampler *smp = NULL;
+      ASSERT_OK(gloam_sampler_new(&smp, m, &pp));
+      ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
+      int compared = 0;
+      for (int t = 0; t < f.n_greedy && f.margin[t] > 0.05; t++) {
+        int32_t tok;
+        ASSERT_OK(gloam_sampler_sample(smp, gloam_session_logits(s), &tok, NULL));
+        ASSERT_EQ_INT(tok, f.greedy[t]);
+        compared++;
+        ASSERT_OK(gloam_session_eval(s, &tok, 1));
+      }
+      if (c == 0) printf("    %-12s greedy ids equal for %d steps\n", families[i], compared);
+      ASSERT_TRUE(compared >= 3);
+      gloam_sampler_free(smp);
+      gloam_session_free(s);
+      gloam_model_free(m);
+    }
+    fixture_free(&f);
+  }
+}
+
+/* Prefill of a prefix, then one token at a time (and in odd-sized steps),
+ * gives the logits of a full recomputation. */
+static void test_cached_decode_equals_full(void) {
+  for (int i = 0; i < N_FAMILIES; i++) {
+    fixture f;
+    fixture_load(&f, families[i]);
+    gloam_model *m = load(f.dir, configs[1], GLOAM_QUANT_NONE, 1);
+    int V = f.vocab, n = f.n_ids;
+    float *full = prefill_logits(m, f.ids, n);
+    double scale = fmax(1.0, max_abs(full, (size_t)n * V)), worst = 0;
+    /* prefill 3 tokens, then decode one by one */
+    gloam_session *s = session(m, n, 8, false);
+    ASSERT_OK(gloam_session_eval(s, f.ids, 3));
+    worst = fmax(worst, max_diff(gloam_session_logits(s), full + 2 * V, V));
+    for (int t = 3; t < n; t++) {
+      ASSERT_OK(gloam_session_eval(s, &f.ids[t], 1));
+      ASSERT_EQ_INT(gloam_session_n_past(s), t + 1);
+      worst = fmax(worst, max_diff(gloam_session_logits(s), full + (size_t)t * V, V));
+    }
+    gloam_session_free(s);
+    /* the whole prompt in steps of n_batch = 3 */
+    s = session(m, n, 3, false);
+    ASSERT_OK(gloam_session_eval(s, f.ids, n));
+    worst = fmax(worst, max_diff(gloam_session_logits(s), full + (size_t)(n - 1) * V, V));
+    /* truncate back and recompute the tail */
+    ASSERT_OK(gloam_session_truncate(s, n / 2));
+    ASSERT_OK(gloam_session_eval(s, f.ids + n / 2, n - n / 2));
+    worst = fmax(worst, max_diff(gloam_session_logits(s), full + (size_t)(n - 1) * V, V));
+    gloam_session_free(s);
+    if (!(worst <= 1e-4 * scale))
+      test_fail(__FILE__, __LINE__, "%s: cached vs full %.3g", families[i], worst);
+    free(full);
+    gloam_model_free(m);
+    fixture_free(&f);
+  }
+}
+
+/* Two compute threads give the same logits as one. */
+static void test_threads_agree(void) {
+  fixture f;
+  fixture_load(&f, "qwen3-moe");
+  gloam_model *m1 = load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
+  gloam_model *m2 = load(f.dir, NULL, GLOAM_QUANT_NONE, 2);
+  float *a = prefill_logits(m1, f.ids, f.n_ids), *b = prefill_logits(m2, f.ids, f.n_ids);
+  ASSERT_TRUE(max_diff(a, b, (size_t)f.n_ids * f.vocab) <= 1e-5);
+  free(a);
+  free(b);
+  gloam_model_free(m1);
+  gloam_model_free(m2);
+  fixture_free(&f);
+}
+
+/* ---------------------------------------------------------- quantized */
+
+/* Quantize-on-load against the float32 reference: top-1 agreement and mean
+ * KL(ref || quant) over every position. */
+static void quant_stats(const float *ref, const float *q, int n, int V, double *agree, double *kl) {
+  int same = 0;
+  double kl_sum = 0;
+  for (int t = 0; t < n; t++) {
+    const float *r = ref + (size_t)t * V, *x = q + (size_t)t * V;
+    int ar = 0, ax = 0;
+    double mr = r[0], mx = x[0], sr = 0, sx = 0;
+    for (int i = 1; i < V; i++) {
+      if (r[i] > r[ar]) ar = i;
+      if (x[i] > x[ax]) ax = i;
+      mr = fmax(mr, r[i]);
+      mx = fmax(mx, x[i]);
+    }
+    same += ar == ax;
+    for (int i = 0; i < V; i++) {
+      sr += exp(r[i] - mr);
+      sx += exp(x[i] - mx);
+    }
+    double lr = mr + log(sr), lx = mx + log(sx), k = 0;
+    for (int i = 0; i < V; i++) {
+      double pr = exp(r[i] - lr);
+      k += pr * ((r[i] - lr) - (x[i] - lx));
+    }
+    kl_sum += k;
+  }
+  *agree = (double)same / n;
+  *kl = kl_sum / n;
+}
+
+static void test_quantize_on_load(void) {
+  static const struct {
+    enum gloam_quant q;
+    const char *name;
+    double min_agree, max_kl;
+  } qs[] = {{GLOAM_QUANT_Q8_0, "q8_0", 0.9, 0.01}, {GLOAM_QUANT_Q4_0, "q4_0", 0.4, 0.3}};
+  for (int j = 0; j < 2; j++)
+    for (int i = 0; i < N_FAMILIES; i++) {
+      fixture f;
+      fixture_load(&f, families[i]);
+      gloam_model *m = load(f.dir, NULL, qs[j].q, 1);
+      float *lg = prefill_logits(m, f.ids, f.n_ids);
+      double agree, kl;
+      quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
+      printf("    %-5s %-12s top-1 agreement %.3f  mean KL %.5f\n", qs[j].name, families[i], agree,
+             kl);
+      ASSERT_TRUE(agree >= qs[j].min_agree);
+      ASSERT_TRUE(kl <= qs[j].max_kl);
+      free(lg);
+      gloam_model_free(m);
+      fixture_free(&f);
+    }
+}
+
+/* Each fixture converted to GGUF (engine/convert.h, in a temp dir) and
+ * loaded back: F16 within the float32 tolerance (from both config styles),
+ * Q8_0 and Q4_0 judged by top-1 agreement and KL divergence. */
+static void test_gguf_roundtrip(void) {
+  static const struct {
+    enum dtype t;
+    const char *name;
+    double min_agree, max_kl;
+  } ts[] = {{DT_F16, "f16", 1, 1e-6}, {DT_Q8_0, "q8_0", 0.9, 0.01}, {DT_Q4_0, "q4_0", 0.4, 0.3}};
+  char *tmp = test_tmpdir();
+  for (int i = 0; i < N_FAMILIES; i++) {
+    fixture f;
+    fixture_load(&f, families[i]);
+    size_t n = (size_t)f.n_ids * f.vocab;
+    double tol = 1e-3 * fmax(1.0, max_abs(f.logits, n));
+    for (int j = 0; j < 3; j++)
+      for (int c = 0; c < (j == 0 ? 2 : 1); c++) {
+        char path[1024], err[GLOAM_ERR_LEN];
+        snprintf(path, sizeof path, "%s/%s-%s-%d.gguf", tmp, families[i], ts[j].name, c);
+        convert_opts o = {.type = ts[j].t, .config_name = configs[c]};
+        int rc = gguf_convert(f.dir, path, &o, err);
+        if (rc < 0) test_fail(__FILE__, __LINE__, "convert %s: %s", families[i], err);
+        gloam_model *m = load(path, NULL, GLOAM_QUANT_NONE, 1);
+        ASSERT_EQ_STR(gloam_model_format(m), "gguf");
+        float *lg = prefill_logits(m, f.ids, f.n_ids);
+        double err_max = max_diff(lg, f.logits, n), agree, kl;
+        quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
+        printf("    gguf %-5s %-12s %-15s max|logit-ref| %.3g  top-1 %.3f  KL %.5f\n", ts[j].name,
+               families[i], configs[c], err_max, agree, kl);
+        if (ts[j].t == DT_F16) ASSERT_TRUE(err_max <= tol);
+        ASSERT_TRUE(agree >= ts[j].min_agree);
+        ASSERT_TRUE(kl <= ts[j].max_kl);
+        free(lg);
+        gloam_model_free(m);
+      }
+    fixture_free(&f);
+  }
+  free(tmp);
+}
+
+/* ------------------------------------------------------------ sampling */
+
+static gloam_model *small_model(void) {
+  char *dir = test_fixture_path("models/llama");
+  gloam_model *m = load(dir, NULL, GLOAM_QUANT_NONE, 1);
+  free(dir);
+  return m;
+}
+
+static gloam_sampler *sampler(gloam_model *m, float temp, int top_k, float top_p, float min_p,
+                              uint64_t seed) {
+  gloam_sampler_params p = gloam_sampler_default_params();
+  p.temperature = temp;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  p.seed = seed;
+  gloam_sampler *smp = NULL;
+  ASSERT_OK(gloam_sampler_new(&smp, m, &p));
+  return smp;
+}
+
+/* Logits [V] from a fixed pseudo-random pattern (not from the engine). */
+static void synth_logits(float *lg, int V, unsigned salt) {
+  uint32_t x = 2463534242u ^ salt;
+  for (int i = 0; i < V; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    lg[i] = (float)(x % 1000) / 250.0f - 2.0f;
+  }
+  int best = 0; /* a unique maximum, so greedy is well defined */
+  for (int i = 1; i < V; i++)
+    if (lg[i] > lg[best]) best = i;
+  lg[best] += 0.5f;
+}
+
+static int argmax(const float *v, int n) {
+  int b = 0;
+  for (int i = 1; i < n; i++)
+    if (v[i] > v[b]) b = i;
+  return b;
+}
+
+static void test_sampler_seeded_and_greedy(void) {
+  gloam_model *m = small_model();
+  int V = gloam_model_n_vocab(m);
+  float *lg = malloc(sizeof(float) * V);
+  gloam_sampler *a = sampler(m, 0.8f, 0, 0.95f, 0, 1234), *b = sampler(m, 0.8f, 0, 0.95f, 0, 1234);
+  gloam_sampler *c = sampler(m, 0.8f, 0, 0.95f, 0, 99);
+  gloam_sampler *k1 = sampler(m, 1.5f, 1, 1, 0, 5), *t0 = sampler(m, 1e-6f, 0, 1, 0, 5);
+  gloam_sampler *g = sampler(m, 0, 0, 1, 0, 5);
+  int differ = 0;
+  for (unsigned step = 0; step < 64; step++) {
+    synth_logits(lg, V, step);
+    int32_t ta, tb, tc, tk, tt, tg;
+    ASSERT_OK(gloam_sampler_sample(a, lg, &ta, NULL));
+    ASSERT_OK(gloam_sampler_sample(b, lg, &tb, NULL));
+    ASSERT_OK(gloam_sampler_sample(c, lg, &tc, NULL));
+    ASSERT_OK(gloam_sampler_sample(k1, lg, &tk, NULL));
+    ASSERT_OK(gloam_sampler_sample(t0, lg, &tt, NULL));
+    ASSERT_OK(gloam_sampler_sample(g, lg, &tg, NULL));
+    ASSERT_EQ_INT(ta, tb); /* same seed, same tokens */
+    differ += ta != tc;
+    ASSERT_EQ_INT(tg, argmax(lg, V)); /* greedy */
+    ASSERT_EQ_INT(tk, tg);            /* top-k = 1 */
+    ASSERT_EQ_INT(tt, tg);            /* temperature -> 0 */
+  }
+  ASSERT_TRUE(differ > 0); /* another seed, another sequence */
+  /* reset re-seeds: the same sequence again */
+  gloam_sampler_reset(a);
+  gloam_sampler_reset(b);
+  synth_logits(lg, V, 7);
+  int32_t x1, x2;
+  ASSERT_OK(gloam_sampler_sample(a, lg, &x1, NULL));
+  gloam_sampler_free(b);
+  b = sampler(m, 0.8f, 0, 0.95f, 0, 1234);
+  ASSERT_OK(gloam_sampler_sample(b, lg, &x2, NULL));
+  ASSERT_EQ_INT(x1, x2);
+  gloam_sampler *all[] = {a, b, c, k1, t0, g};
+  for (int i = 0; i < 6; i++) gloam_sampler_free(all[i]);
+  free(lg);
+  gloam_model_free(m);
+}
+
+/* Frequencies follow the distribution; top-p and min-p cut its tail. */
+static void test_sampler_distribution(void) {
+  gloam_model *m = small_model();
+  int V = gloam_model_n_vocab(m);
+  float *lg = malloc(sizeof(float) * V);
+  for (int i = 0; i < V; i++) lg[i] = -INFINITY;
+  lg[10] = logf(0.5f);
+  lg[20] = logf(0.3f);
+  lg[30] = logf(0.15f);
+  lg[40] = logf(0.05f);
+  struct {
+    int top_k;
+    float top_p, min_p, temp;
+    double expect[4]; /* for ids 10, 20, 30, 40 */
+  } cases[] = {
+      {0, 1, 0, 1, {0.5, 0.3, 0.15, 0.05}},
+      {2, 1, 0, 1, {0.625, 0.375, 0, 0}},                         /* top-k 2 */
+      {0, 0.7f, 0, 1, {0.625, 0.375, 0, 0}},                      /* top-p: 0.5 + 0.3 >= 0.7 */
+      {0, 1, 0.25f, 1, {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0}}, /* min-p: >= 0.125 */
+      {0, 1, 0, 0.5f, {25 / 36.5, 9 / 36.5, 2.25 / 36.5, 0.25 / 36.5}}, /* p^2 */
+  };
+  const int N = 20000;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    gloam_sampler *smp =
+        sampler(m, cases[c].temp, cases[c].top_k, cases[c].top_p, cases[c].min_p, 42 + c);
+    int count[4] = {0};
+    for (int i = 0; i < N; i++) {
+      int32_t t;
+      ASSERT_OK(gloam_sampler_sample(smp, lg, &t, NULL));
+      ASSERT_TRUE(t == 10 || t == 20 || t == 30 || t == 40);
+      count[t / 10 - 1]++;
+    }
+    for (int j = 0; j < 4; j++) {
+      double p = cases[c].expect[j], got = (double)count[j] / N;
+      double sd = sqrt(p * (1 - p) / N);
+      if (p == 0)
+        ASSERT_EQ_INT(count[j], 0);
+      else if (!(fabs(got - p) <= 5 * sd + 1e-3))
+        test_fail(__FILE__, __LINE__, "case %zu id %d: %.4f vs %.4f", c, (j + 1) * 10, got, p);
+    }
+    gloam_sampler_free(smp);
+  }
+  free(lg);
+  gloam_model_free(m);
+}
+
+static void test_sampler_penalties_and_logprobs(void) {
+  gloam_model *m = small_model();
+  int V = gloam_model_n_vocab(m);
+  float *lg = calloc((size_t)V, sizeof(float));
+  lg[5] = 3.0f;
+  lg[6] = 2.0f;
+  lg[7] = -1.0f;
+  gloam_sampler_params p = gloam_sampler_default_params();
+  p.temperature = 0;
+  p.repetition_penalty = 2.0f; /* 3 / 2 = 1.5 < 2 */
+  p.n_top_logprobs = 3;
+  gloam_sampler *smp = NULL;
+  ASSERT_OK(gloam_sampler_new(&smp, m, &p));
+  gloam_sampler_accept(smp, 5);
+  int32_t t;
+  gloam_sample_info info;
+  ASSERT_OK(gloam_sampler_sample(smp, lg, &t, &info));
+  ASSERT_EQ_INT(t, 6);
+  /* logprobs are of the raw logits: log softmax */
+  double z = exp(3.0) + exp(2.0) + exp(-1.0) + (V - 3);
+  ASSERT_NEAR(info.logprob, 2.0 - log(z), 1e-5);
+  ASSERT_EQ_INT(info.n_top, 3);
+  ASSERT_EQ_INT(info.top[0].id, 5);
+  ASSERT_EQ_INT(info.top[1].id, 6);
+  ASSERT_NEAR(info.top[0].logprob, 3.0 - log(z), 1e-5);
+  ASSERT_EQ_INT(info.top[2].id, 0); /* ties among the zeros: lowest id */
+  gloam_sampler_free(smp);
+  /* presence and frequency: 6 was sampled twice, 5 once */
+  p = gloam_sampler_default_params();
+  p.temperature = 0;
+  p.frequency_penalty = 0.75f;
+  p.presence_penalty = 0.5f;
+  ASSERT_OK(gloam_sampler_new(&smp, m, &p));
+  gloam_sampler_accept(smp, 5); /* 3 - 0.75 - 0.5 = 1.75 < 2 */
+  ASSERT_OK(gloam_sampler_sample(smp, lg, &t, NULL));
+  ASSERT_EQ_INT(t, 6); /* now 6 is in the history too: 2 - 1.25 = 0.75 */
+  ASSERT_OK(gloam_sampler_sample(smp, lg, &t, NULL));
+  ASSERT_EQ_INT(t, 5);
+  gloam_sampler_free(smp);
+  /* penalty window: only the last penalty_last_n tokens count */
+  p.penalty_last_n = 2;
+  ASSERT_OK(gloam_sampler_new(&smp, m, &p));
+  gloam_sampler_accept(smp, 5);
+  gloam_sampler_accept(smp, 100);
+  gloam_sampler_accept(smp, 101); /* 5 falls out of the window */
+  ASSERT_OK(gloam_sampler_sample(smp, lg, &t, NULL));
+  ASSERT_EQ_INT(t, 5);
+  gloam_sampler_free(smp);
+  /* invalid parameters and inputs */
+  p = gloam_sampler_default_params();
+  p.n_top_logprobs = GLOAM_MAX_TOP_LOGPROBS + 1;
+  ASSERT_EQ_INT(gloam_sampler_new(&smp, m, &p), GLOAM_EINVAL);
+  p = gloam_sampler_default_params();
+  p.top_p = NAN;
+  ASSERT_EQ_INT(gloam_sampler_new(&smp, m, &p), GLOAM_EINVAL);
+  ASSERT_OK(gloam_sampler_new(&smp, m, NULL));
+  for (int i = 0; i < V; i++) lg[i] = -INFINITY;
+  ASSERT_EQ_INT(gloam_sampler_sample(smp, lg, &t, NULL), GLOAM_EINVAL);
+  gloam_sampler_free(smp);
+  free(lg);
+  gloam_model_free(m);
+}
+
+/* ------------------------------------------------- hostile model files */
+
+/* Copies a fixture into a temp dir, letting edit() change the safetensors
+ * header (tensor name -> {dtype, shape, data_offsets}) and the config. */
+static char *edited_copy(const char *family, void (*edit)(json_t *hdr, json_t *cfg)) {
+  char rel[256], path[1024];
+  snprintf(rel, sizeof rel, "models/%s", family);
+  char *dir = test_fixture_path(rel), *tmp = test_tmpdir();
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  size_t len = 0;
+  unsigned char *st = test_read_file(path, &len);
+  ASSERT_TRUE(st && len > 8);
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; i--) hlen = hlen << 8 | st[i];
+  ASSERT_TRUE(hlen <= len - 8);
+  json_error_t je;
+  json_t *hdr = json_loadb((const char *)st + 8, (size_t)hlen, 0, &je);
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  json_t *cfg = json_load_file(path, 0, &je);
+  ASSERT_TRUE(hdr && cfg);
+  edit(hdr, cfg);
+  char *h = json_dumps(hdr, JSON_COMPACT);
+  size_t hl = strlen(h), pad = (8 - hl % 8) % 8;
+  snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+  FILE *f = fopen(path, "wb");
+  ASSERT_NOT_NULL(f);
+  unsigned char le[8];
+  for (int i = 0; i < 8; i++) le[i] = (unsigned char)((hl + pad) >> (8 * i));
+  fwrite(le, 1, 8, f);
+  fwrite(h, 1, hl, f);
+  fwrite("        ", 1, pad, f);
+  fwrite(st + 8 + hlen, 1, len - 8 - hlen, f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/config.json", tmp);
+  ASSERT_EQ_INT(json_dump_file(cfg, path, 0), 0);
+  free(h);
+  json_decref(hdr);
+  json_decref(cfg);
+  free(st);
+  free(dir);
+  return tmp;
+}
+
+static void set_shape(json_t *hdr, const char *name, int64_t a, int64_t b) {
+  json_t *t = json_object_get(hdr, name);
+  ASSERT_NOT_NULL(t);
+  json_object_set_new(t, "shape", json_pack("[II]", (json_int_t)a, (json_int_t)b));
+}
+
+static void rename_tensor(json_t *hdr, const char *name) {
+  json_t *t = json_object_get(hdr, name);
+  ASSERT_NOT_NULL(t);
+  char other[256];
+  snprintf(other, sizeof other, "%s.renamed", name);
+  json_object_set(hdr, other, t);
+  json_object_del(hdr, name);
+}
+
+static void edit_q_shape(json_t *hdr, json_t *cfg) {
+  (void)cfg; /* same bytes, transposed shape */
+  set_shape(hdr, "model.layers.0.self_attn.q_proj.weight", 32, 128);
+}
+static void edit_down_shape(json_t *hdr, json_t *cfg) {
+  (void)cfg;
+  set_shape(hdr, "model.layers.1.mlp.down_proj.weight", 160, 64);
+}
+static void edit_missing_down(json_t *hdr, json_t *cfg) {
+  (void)cfg;
+  rename_tensor(hdr, "model.layers.1.mlp.down_proj.weight");
+}
+static void edit_missing_lm_head(json_t *hdr, json_t *cfg) {
+  (void)cfg;
+  rename_tensor(hdr, "lm_head.weight");
+}
+static void edit_missing_expert(json_t *hdr, json_t *cfg) {
+  (void)cfg;
+  rename_tensor(hdr, "model.layers.1.mlp.experts.7.up_proj.weight");
+}
+static void edit_vocab(json_t *hdr, json_t *cfg) {
+  (void)hdr;
+  json_object_set_new(cfg, "vocab_size", json_integer(1024));
+}
+static void edit_hidden(json_t *hdr, json_t *cfg) {
+  (void)hdr;
+  json_object_set_new(cfg, "hidden_size", json_integer(96));
+}
+static void edit_kv_heads(json_t *hdr, json_t *cfg) {
+  (void)hdr;
+  json_object_set_new(cfg, "num_key_value_heads", json_integer(3));
+}
+static void edit_layers(json_t *hdr, json_t *cfg) {
+  (void)hdr;
+  json_object_set_new(cfg, "num_hidden_layers", json_integer(3));
+}
+
+/* Tensors that do not fit the config are rejected at load with a clear
+ * error, before anything runs. */
+static void test_rejects_mismatched_models(void) {
+  static const struct {
+    const char *family;
+    void (*edit)(json_t *, json_t *);
+    int code; /* 0: any error (the loader or the binder may catch it) */
+    const char *what;
+  } cases[] = {
+      {"llama", edit_q_shape, GLOAM_EFORMAT, "q_proj"},
+      {"qwen3", edit_down_shape, GLOAM_EFORMAT, "down_proj"},
+      {"llama", edit_missing_down, 0, "down_proj"},
+      {"llama", edit_missing_lm_head, 0, "lm_head"},
+      {"qwen3-moe", edit_missing_expert, 0, "expert"},
+      {"gemma3", edit_vocab, 0, NULL},
+      {"qwen2", edit_hidden, 0, NULL},
+      {"llama", edit_kv_heads, 0, NULL},
+      {"llama", edit_layers, 0, "layers.2"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *dir = edited_copy(cases[i].family, cases[i].edit);
+    gloam_model *m = NULL;
+    char err[GLOAM_ERR_LEN] = "";
+    int rc = gloam_model_load(&m, dir, NULL, err);
+    printf("    hostile case %zu (%s): %s: %s\n", i, cases[i].family, gloam_errname(rc), err);
+    ASSERT_TRUE(rc < 0 && m == NULL);
+    if (cases[i].code) ASSERT_EQ_INT(rc, cases[i].code);
+    if (cases[i].what) ASSERT_TRUE(strstr(err, cases[i].what) != NULL);
+    free(dir);
+  }
+}
+
+/* ------------------------------------------------- session and errors */
+
+typedef struct cancel_ctx {
+  gloam_session *s;
+  atomic_bool stop;
+} cancel_ctx;
+
+static void *cancel_thread(void *arg) {
+  cancel_ctx *c = arg;
+  struct timespec ts = {0, 2000000};
+  nanosleep(&ts, NULL);
+  while (!atomic_load(&c->stop)) {
+    gloam_session_cancel(c->s);
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
+static void test_cancel(void) {
+  gloam_model *m = small_model();
+  gloam_session *s = session(m, 64, 64, false);
+  int32_t ids[4] = {1, 2, 3, 4};
+  ASSERT_OK(gloam_session_eval(s, ids, 4));
+  /* a cancel before the call is consumed by the next evaluation */
+  gloam_session_cancel(s);
+  ASSERT_EQ_INT(gloam_session_eval(s, ids, 2), GLOAM_ECANCELED);
+  ASSERT_EQ_INT(gloam_session_n_past(s), 4); /* cache unchanged */
+  ASSERT_TRUE(gloam_session_logits(s) == NULL);
+  ASSERT_OK(gloam_session_eval(s, ids, 2));
+  ASSERT_EQ_INT(gloam_session_n_past(s), 6);
+  /* from another thread while evaluating */
+  cancel_ctx c = {.s = s};
+  atomic_init(&c.stop, false);
+  pthread_t th;
+  ASSERT_EQ_INT(pthread_create(&th, NULL, cancel_thread, &c), 0);
+  int rc = 0;
+  for (int i = 0; i < 1000000 && rc == 0; i++) {
+    gloam_session_reset(s);
+    rc = gloam_session_eval(s, ids, 4);
+  }
+  atomic_store(&c.stop, true);
+  pthread_join(th, NULL);
+  ASSERT_EQ_INT(rc, GLOAM_ECANCELED);
+  gloam_session_free(s);
+  gloam_model_free(m);
+}
+
+static void test_session_errors(void) {
+  gloam_model *m = small_model();
+  gloam_session *s = session(m, 8, 4, true);
+  int32_t ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  int32_t bad[2] = {1, 512};
+  ASSERT_TRUE(gloam_session_logits(s) == NULL);
+  ASSERT_EQ_INT(gloam_session_eval(s, bad, 2), GLOAM_EINVAL);
+  bad[1] = -1;
+  ASSERT_EQ_INT(gloam_session_eval(s, bad, 2), GLOAM_EINVAL);
+  ASSERT_TRUE(strlen(gloam_session_errmsg(s)) > 0);
+  ASSERT_EQ_INT(gloam_session_eval(s, ids, 0), GLOAM_EINVAL);
+  ASSERT_EQ_INT(gloam_session_eval(s, ids, 5), GLOAM_ERANGE); /* logits_all, > n_batch */
+  ASSERT_OK(gloam_session_eval(s, ids, 4));
+  ASSERT_OK(gloam_session_eval(s, ids, 4));
+  ASSERT_EQ_INT(gloam_session_eval(s, ids, 1), GLOAM_ERANGE); /* full */
+  ASSERT_EQ_INT(gloam_session_n_past(s), 8);
+  ASSERT_EQ_INT(gloam_session_truncate(s, 9), GLOAM_ERANGE);
+  ASSERT_OK(gloam_session_truncate(s, 7));
+  ASSERT_OK(gloam_session_eval(s, ids, 1));
+  gloam_session_reset(s);
+  ASSERT_EQ_INT(gloam_session_n_past(s), 0);
+  ASSERT_EQ_INT(gloam_session_n_ctx(s), 8);
+  gloam_session_free(s);
+  gloam_session_free(NULL);
+  gloam_model_free(NULL);
+  gloam_sampler_free(NULL);
+  ASSERT_EQ_INT(gloam_session_new(&s, NULL, NULL), GLOAM_EINVAL);
+  /* load errors */
+  gloam_model *x = NULL;
+  char err[GLOAM_ERR_LEN];
+  ASSERT_EQ_INT(gloam_model_load(&x, "/nonexistent/model", NULL, err), GLOAM_ENOENT);
+  ASSERT_TRUE(x == NULL && strlen(err) > 0);
+  char *dir = test_fixture_path("models/llama");
+  gloam_model_params mp = gloam_model_default_params();
+  mp.config_name = "no-such-config.json";
+  ASSERT_TRUE(gloam_model_load(&x, dir, &mp, err) < 0);
+  free(dir);
+  /* metadata */
+  ASSERT_EQ_STR(gloam_model_arch(m), "llama");
+  ASSERT_EQ_INT(gloam_model_n_layers(m), 2);
+  ASSERT_EQ_INT(gloam_model_bos(m), 1);
+  ASSERT_TRUE(gloam_model_is_eog(m, 2));
+  ASSERT_FALSE(gloam_model_is_eog(m, 1));
+  gloam_model_free(m);
+}
+
+/* Allocation failures while loading and creating sessions come back as
+ * errors without leaks (ASan checks the leaks). */
+static void test_alloc_failures(void) {
+  char *dir = test_fixture_path("models/qwen3-moe");
+  for (long n = 0; n < 100000; n++) {
+    mem_fail_after(n);
+    gloam_model *m = NULL;
+    gloam_session *s = NULL;
+    gloam_sampler *smp = NULL;
+    char err[GLOAM_ERR_LEN];
+    int rc = gloam_model_load(&m, dir, NULL, err);
+    if (rc == 0) rc = gloam_session_new(&s, m, NULL);
+    if (rc == 0) rc = gloam_sampler_new(&smp, m, NULL);
+    mem_fail_after(-1);
+    gloam_sampler_free(smp);
+    gloam_session_free(s);
+    gloam_model_free(m);
+    if (rc == 0) break;
+    ASSERT_TRUE(rc < 0);
+  }
+  free(dir);
+}
+
+/* The token loop allocates nothing: with every allocation failing, prefill,
+ * decode and sampling still work (after one warm-up, which lets the kernel
+ * pool size its scratch). */
+static void test_no_alloc_in_token_loop(void) {
+  for (int threads = 1; threads <= 2; threads++) {
+    char *dir = test_fixture_path("models/qwen3-moe");
+    gloam_model *m = load(dir, NULL, GLOAM_QUANT_NONE, threads);
+    free(dir);
+    gloam_session *s = session(m, 64, 16, false);
+    gloam_sampler *smp = sampler(m, 0.7f, 40, 0.9f, 0.05f, 1);
+    int32_t ids[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, tok;
+    ASSERT_OK(gloam_session_eval(s, ids, 16));
+    ASSERT_OK(gloam_session_eval(s, ids, 1));
+    gloam_session_reset(s);
+    mem_fail_after(0);
+    int rc = gloam_session_eval(s, ids, 16);
+    for (int i = 0; i < 8 && rc == 0; i++) {
+      rc = gloam_sampler_sample(smp, gloam_session_logits(s), &tok, NULL);
+      if (rc == 0) rc = gloam_session_eval(s, &tok, 1);
+    }
+    mem_fail_after(-1);
+    ASSERT_EQ_INT(rc, 0);
+    gloam_sampler_free(smp);
+    gloam_session_free(s);
+    gloam_model_free(m);
+  }
+}
+
+/* ----------------------------------------------------------------- CLI */
+
+static bool keep_kernels_env; /* GLOAM_KERNELS was set by the caller */
+
+/* Runs the CLI; dispatched: with the CPU's own kernel choice (not ref). */
+static int run_cli(char *const argv[], bool dispatched) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (dispatched && !keep_kernels_env) unsetenv("GLOAM_KERNELS");
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs the CLI and returns its stdout (malloc'd, NUL-terminated). */
+static char *run_cli_output(char *const argv[], int *out_status) {
+  int fd[2];
+  ASSERT_EQ_INT(pipe(fd), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd[1], 1);
+    close(fd[0]);
+    close(fd[1]);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(fd[1]);
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while ((r = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)r;
+  buf[len] = 0;
+  close(fd[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  *out_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return buf;
+}
+
+/* generate prints the greedy ids of the reference; info prints JSON. */
+static void test_cli_generate_and_info(void) {
+#ifndef GLOAM_ENGINE_BIN
+  TEST_SKIP("gloam-engine binary not known");
+#else
+  fixture f;
+  fixture_load(&f, "llama");
+  char ids[2048] = "", want[2048] = "";
+  size_t len = 0;
+  for (int i = 0; i < f.n_ids; i++)
+    len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%d", i ? "," : "", (int)f.ids[i]);
+  len = 0;
+  for (int i = 0; i < f.n_greedy; i++) {
+    ASSERT_TRUE(f.margin[i] > 0.05); /* every step is decisive in this fixture */
+    len += (size_t)snprintf(want + len, sizeof want - len, "%s%d", i ? "," : "", (int)f.greedy[i]);
+  }
+  char nt[16];
+  snprintf(nt, sizeof nt, "%d", f.n_greedy);
+  char *gen[] = {GLOAM_ENGINE_BIN, "generate", "--model", f.dir, "--ids", ids,
+                 "--max-tokens",   nt,         NULL};
+  int st = -1;
+  char *out = run_cli_output(gen, &st);
+  ASSERT_EQ_INT(st, 0);
+  out[strcspn(out, "\n")] = 0;
+  ASSERT_EQ_STR(out, want);
+  free(out);
+  char *info[] = {GLOAM_ENGINE_BIN, "info", "--model", f.dir, NULL};
+  out = run_cli_output(info, &st);
+  ASSERT_EQ_INT(st, 0);
+  json_error_t je;
+  json_t *j = json_loads(out, 0, &je);
+  ASSERT_NOT_NULL(j);
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "arch")), "llama");
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "n_vocab")), 512);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "n_layers")), 2);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "n_kv_heads")), 2);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "n_tensors")), 21); /* the safetensors file */
+  json_decref(j);
+  free(out);
+  fixture_free(&f);
+#endif
+}
+
+static void test_cli_logits_contract(void) {
+#ifndef GLOAM_ENGINE_BIN
+  TEST_SKIP("gloam-engine binary not known");
+#else
+  fixture f;
+  fixture_load(&f, "gemma3");
+  char ids[2048] = "", *tmp = test_tmpdir(), out[1024];
+  size_t len = 0;
+  for (int i = 0; i < f.n_ids; i++)
+    len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%d", i ? "," : "", (int)f.ids[i]);
+  snprintf(out, sizeof out, "%s/logits.f32", tmp);
+  char *argv[] = {
+      GLOAM_ENGINE_BIN, "logits",         "--model",   f.dir, "--ids", ids, "--out", out,
+      "--config",       "config.v4.json", "--threads", "2",   NULL};
+  ASSERT_EQ_INT(run_cli(argv, false), 0);
+  size_t n = 0;
+  float *lg = test_read_file(out, &n);
+  ASSERT_NOT_NULL(lg);
+  ASSERT_EQ_UINT(n, sizeof(float) * (size_t)f.n_ids * f.vocab);
+  double err = max_diff(lg, f.logits, (size_t)f.n_ids * f.vocab);
+  ASSERT_TRUE(err <= 1e-3 * fmax(1.0, max_abs(f.logits, (size_t)f.n_ids * f.vocab)));
+  char *bad[] = {GLOAM_ENGINE_BIN, "logits", "--model", f.dir, "--ids", "1,x", "--out", out, NULL};
+  ASSERT_EQ_INT(run_cli(bad, false), 2);
+  free(lg);
+  free(tmp);
+  fixture_free(&f);
+#endif
+}
+
+/* The CLI on every family with the kernels the CPU dispatches to (SIMD),
+ * not the reference: prints the error; bounded loosely because a backend
+ * may round activations (e.g. to bf16 for bf16 dot products), which the
+ * float32 tolerance above does not allow (see docs/engine.md). */
+static void test_cli_dispatched_kernels(void) {
+#ifndef GLOAM_ENGINE_BIN
+  TEST_SKIP("gloam-engine binary not known");
+#else
+  char *tmp = test_tmpdir(), out[1024];
+  snprintf(out, sizeof out, "%s/logits.f32", tmp);
+  for (int i = 0; i < N_FAMILIES; i++) {
+    fixture f;
+    fixture_load(&f, families[i]);
+    char ids[2048] = "";
+    size_t len = 0;
+    for (int j = 0; j < f.n_ids; j++)
+      len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%d", j ? "," : "", (int)f.ids[j]);
+    char *argv[] = {GLOAM_ENGINE_BIN, "logits", "--model", f.dir, "--ids", ids, "--out", out, NULL};
+    ASSERT_EQ_INT(run_cli(argv, true), 0);
+    size_t n = 0, cnt = (size_t)f.n_ids * f.vocab;
+    float *lg = test_read_file(out, &n);
+    ASSERT_TRUE(lg && n == sizeof(float) * cnt);
+    double err = max_diff(lg, f.logits, cnt), scale = fmax(1.0, max_abs(f.logits, cnt));
+    printf("    dispatched kernels %-12s max|logit-ref| %.3g (%.2g of scale; float32 tol 1e-3)\n",
+           families[i], err, err / scale);
+    ASSERT_TRUE(err <= 3e-2 * scale);
+    free(lg);
+    fixture_free(&f);
+  }
+  free(tmp);
+#endif
+}
+
+int main(int argc, char **argv) {
+  /* The fixtures' tolerance is a float32 property: check it on the
+   * reference kernels (the oracle) unless GLOAM_KERNELS picks others. */
+  if (getenv("GLOAM_KERNELS") == NULL)
+    setenv("GLOAM_KERNELS", "ref", 1);
+  else
+    keep_kernels_env = true;
+  static const test_case tests[] = {
+      TEST(test_logits_match_transformers),
+      TEST(test_hidden_states_match),
+      TEST(test_greedy_matches),
+      TEST(test_cached_decode_equals_full),
+      TEST(test_threads_agree),
+      TEST(test_quantize_on_load),
+      TEST(test_gguf_roundtrip),
+      TEST(test_rejects_mismatched_models),
+      TEST(test_sampler_seeded_and_greedy),
+      TEST(test_sampler_distribution),
+      TEST(test_sampler_penalties_and_logprobs),
+      TEST(test_cancel),
+      TEST(test_session_errors),
+      TEST(test_alloc_failures),
+      TEST(test_no_alloc_in_token_loop),
+      TEST(test_cli_logits_contract),
+      TEST(test_cli_generate_and_info),
+      TEST(test_cli_dispatched_kernels),
+      {0},
+  };
+  return test_main(argc, argv, tests);
+}
