@@ -4,8 +4,10 @@
  *
  *   bench_kernels [--threads N] [--backend ref|avx2|avx512] [--types q8_0,q4_0,...]
  *                 [--rows R] [--cols C] [--prefill M] [--mib MiB] [--seconds S]
+ *                 [--decode-rows B]
  *
- * decode: y = W x (one activation row) over enough copies of a rows x cols
+ * decode: y = W x (one activation row, or B rows: a decode batch of B
+ *   sequences) over enough copies of a rows x cols
  *   matrix (default 4096 x 4096) to fill --mib MiB (default 1024, well past
  *   this CPU's 300 MiB L3), cycled like the layers of a model, so weights come
  *   from DRAM as in real decoding. Reports weight GB/s and GFLOP/s.
@@ -53,7 +55,7 @@ static int parse_type(const char *s, enum dtype *out) {
 int main(int argc, char **argv) {
   int threads = 2;
   const char *backend = NULL, *types = "f32,f16,bf16,q8_0,q4_0,q4_K,q6_K";
-  int64_t rows = 4096, cols = 4096, prefill = 512;
+  int64_t rows = 4096, cols = 4096, prefill = 512, drows = 1;
   double mib = 1024, seconds = 1.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *a = argv[i], *v = argv[i + 1];
@@ -69,6 +71,8 @@ int main(int argc, char **argv) {
       cols = strtoll(v, NULL, 10);
     else if (strcmp(a, "--prefill") == 0)
       prefill = strtoll(v, NULL, 10);
+    else if (strcmp(a, "--decode-rows") == 0)
+      drows = strtoll(v, NULL, 10);
     else if (strcmp(a, "--mib") == 0)
       mib = strtod(v, NULL);
     else if (strcmp(a, "--seconds") == 0)
@@ -78,7 +82,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (threads < 1 || rows < 1 || cols < 256 || cols % 256 || prefill < 0) {
+  if (threads < 1 || rows < 1 || cols < 256 || cols % 256 || prefill < 0 || drows < 1 ||
+      drows > 64) {
     fprintf(stderr, "bench_kernels: bad arguments (cols must be a multiple of 256)\n");
     return 2;
   }
@@ -89,14 +94,14 @@ int main(int argc, char **argv) {
   }
   kern_pool *pool = kern_pool_new(threads);
   float *wf = malloc(sizeof(float) * (size_t)(rows * cols));
-  int64_t xrows = prefill > 1 ? prefill : 1;
+  int64_t xrows = prefill > drows ? prefill : drows;
   float *X = malloc(sizeof(float) * (size_t)(xrows * cols));
   float *Y = malloc(sizeof(float) * (size_t)(xrows * rows));
   if (!pool || !wf || !X || !Y) return 1;
   for (int64_t i = 0; i < rows * cols; i++) wf[i] = frand();
   for (int64_t i = 0; i < xrows * cols; i++) X[i] = frand();
-  printf("backend %s, %d thread(s), W %lld x %lld, prefill %lld rows\n", b->name, threads,
-         (long long)rows, (long long)cols, (long long)prefill);
+  printf("backend %s, %d thread(s), W %lld x %lld, decode %lld row(s), prefill %lld rows\n",
+         b->name, threads, (long long)rows, (long long)cols, (long long)drows, (long long)prefill);
 
   char list[256];
   snprintf(list, sizeof list, "%s", types);
@@ -124,11 +129,12 @@ int main(int argc, char **argv) {
     long n_mv = 0;
     do {
       for (int m = 0; m < n_mats; m++, n_mv++)
-        kern_matmul_on(b, pool, t, W + mat * (size_t)m, X, Y, 1, rows, cols);
+        kern_matmul_on(b, pool, t, W + mat * (size_t)m, X, Y, drows, rows, cols);
     } while ((double)(time_mono_ns() - t0) * 1e-9 < seconds);
     double s = (double)(time_mono_ns() - t0) * 1e-9 / (double)n_mv;
     double cs = (cpu_s() - c0) / (double)n_mv / threads; /* cpu seconds per thread */
-    double gbs = (double)mat / s / 1e9, mv_gflops = 2.0 * (double)rows * (double)cols / s / 1e9;
+    double gbs = (double)mat / s / 1e9,
+           mv_gflops = 2.0 * (double)drows * (double)rows * (double)cols / s / 1e9;
 
     /* prefill */
     double pf_gflops = 0;
@@ -149,11 +155,12 @@ int main(int argc, char **argv) {
         dtype_name(t), s * 1e3, gbs, mv_gflops, (double)mat / cs / 1e9, pf_gflops, n_mats,
         (double)mat * n_mats / 1048576.0);
     printf(
-        "{\"bench\":\"kernels\",\"backend\":\"%s\",\"threads\":%d,\"type\":\"%s\",\"rows\":%lld,"
-        "\"cols\":%lld,\"decode_ms\":%.4f,\"decode_gbs\":%.2f,\"decode_gflops\":%.2f,"
-        "\"prefill_rows\":%lld,\"prefill_gflops\":%.2f}\n",
-        b->name, threads, dtype_name(t), (long long)rows, (long long)cols, s * 1e3, gbs, mv_gflops,
-        (long long)prefill, pf_gflops);
+        "{\"bench\":\"kernels\",\"backend\":\"%s\",\"threads\":%d,\"type\":\"%s\","
+        "\"rows\":%lld,\"cols\":%lld,\"decode_rows\":%lld,\"decode_ms\":%.4f,"
+        "\"decode_gbs\":%.2f,\"decode_gflops\":%.2f,\"prefill_rows\":%lld,"
+        "\"prefill_gflops\":%.2f}\n",
+        b->name, threads, dtype_name(t), (long long)rows, (long long)cols, (long long)drows,
+        s * 1e3, gbs, mv_gflops, (long long)prefill, pf_gflops);
     fflush(stdout);
     free(W);
   }

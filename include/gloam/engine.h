@@ -139,10 +139,12 @@ typedef struct gloam_session_params {
   int n_threads;   /* compute threads; <= 0: the model's default */
   bool logits_all; /* keep the logits of every position of the last
                       gloam_session_eval() (then n_tokens <= n_batch) */
+  bool kv_f16;     /* store the KV cache as IEEE half (half the memory and
+                      bandwidth of float32; logits change by rounding) */
 } gloam_session_params;
 
 /* Defaults: n_ctx 0 (model's, capped), n_batch 512, n_threads 0,
- * logits_all false. Thread-safe. */
+ * logits_all false, kv_f16 false. Thread-safe. */
 GLOAM_API gloam_session_params gloam_session_default_params(void);
 
 /* Creates a session on m with an empty KV cache; every buffer it will use is
@@ -195,6 +197,60 @@ GLOAM_API void gloam_session_cancel(gloam_session *s);
 /* Detail text of the last error on s; "" if none. Valid until the next call
  * on s. */
 GLOAM_API const char *gloam_session_errmsg(const gloam_session *s);
+
+/* ---------------------------------------------------- continuous batching */
+
+/* A batch steps several sessions of one model together: one forward pass
+ * over all their new tokens, so every weight is read once per step for all
+ * of them (serving n users costs about as much memory traffic as serving
+ * one). Sequences join and leave freely between steps: each step names the
+ * sessions it advances, each with its own KV cache and position.
+ *
+ *   gloam_batch *b;
+ *   gloam_batch_new(&b, m, 8, 512, 2);           // up to 512 rows a step
+ *   gloam_batch_item it[2] = {{s1, &tok1, 1}, {s2, prompt2, n2}};
+ *   gloam_batch_eval(b, it, 2);                   // s1 decodes, s2 prefills
+ *   ... gloam_session_logits(s1), gloam_session_logits(s2) ...
+ *
+ * Ownership: the batch borrows m (which must outlive it) and, during a
+ * call, the sessions and tokens. Thread safety: one thread at a time per
+ * batch, and the sessions it steps must not be used by others meanwhile. */
+typedef struct gloam_batch gloam_batch;
+
+typedef struct gloam_batch_item {
+  gloam_session *session; /* a session of the batch's model */
+  const int32_t *tokens;  /* n_tokens new tokens at positions n_past .. */
+  int n_tokens;           /* >= 1 (1: decode) */
+} gloam_batch_item;
+
+/* A batch for up to max_seqs sessions per step and max_tokens tokens per
+ * step in all, computed with n_threads threads (<= 0: the model's
+ * default); every buffer is allocated here. OUT: *out.
+ *   0, GLOAM_EINVAL (NULL arguments, limits out of range), GLOAM_ENOMEM. */
+GLOAM_API int gloam_batch_new(gloam_batch **out, gloam_model *m, int max_seqs, int max_tokens,
+                              int n_threads);
+GLOAM_API void gloam_batch_free(gloam_batch *b);
+
+/* One step: appends items[i].tokens to items[i].session for every i, as
+ * gloam_session_eval() would, then leaves each session's logits of its last
+ * token in gloam_session_logits() (the logits of a session with logits_all
+ * are the last token's only). The result equals evaluating the sessions one
+ * after another, up to float rounding.
+ *   0                   every session advanced
+ *   GLOAM_EINVAL        NULL arguments, n_items outside [1, max_seqs], a
+ *                       session twice or of another model, sessions with
+ *                       different kv_f16, no tokens, a token id outside
+ *                       [0, n_vocab)
+ *   GLOAM_ERANGE        more than max_tokens tokens in all, or a session's
+ *                       cache would overflow its n_ctx
+ * On error no session changes. Cancel flags are not consulted (a step is
+ * short). Never allocates. Detail text: gloam_batch_errmsg(). */
+GLOAM_API int gloam_batch_eval(gloam_batch *b, const gloam_batch_item *items, int n_items);
+GLOAM_API const char *gloam_batch_errmsg(const gloam_batch *b);
+
+/* The number of physical CPU cores (not hyper-threads) this process may
+ * use, at least 1: a good n_threads. Thread-safe. */
+GLOAM_API int gloam_physical_cores(void);
 
 /* -------------------------------------------------------------- sampling */
 

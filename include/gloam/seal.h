@@ -101,9 +101,21 @@ GLOAM_API void gloam_seal_free(void *p, size_t len);
 
 /* ---- keys ---- */
 
+/* Optional, once at process start, before any key is made: keeps OpenSSL's
+ * private key material (X25519 keys, P-256 scalars) in a dedicated heap of
+ * `bytes` (a power of two, e.g. 1 << 16) that is mlock()ed, excluded from
+ * core dumps and guarded by inaccessible pages (CRYPTO_secure_malloc_init).
+ * Returns 0; GLOAM_EPERM when the heap exists but could not be locked (raise
+ * RLIMIT_MEMLOCK; keys still work); GLOAM_EINVAL for a bad size;
+ * GLOAM_ENOMEM. Not thread-safe: call before other threads use OpenSSL. */
+GLOAM_API int gloam_seal_secure_heap_init(size_t bytes);
+
 typedef struct gloam_seal_keypair gloam_seal_keypair;
 
-/* A fresh random key pair (kem_id 0 = X25519). */
+/* A fresh random key pair (kem_id 0 = X25519), made by OpenSSL's key
+ * generation, so its private key is in the secure heap when one is set up.
+ * Keys from _derive and _from_private are imports and live in OpenSSL's
+ * ordinary heap (still wiped when freed): use _new for node keys. */
 GLOAM_API int gloam_seal_keypair_new(gloam_seal_keypair **out, uint16_t kem_id);
 /* RFC 9180 DeriveKeyPair from ikm (>= 32 bytes): deterministic keys for tests. */
 GLOAM_API int gloam_seal_keypair_derive(gloam_seal_keypair **out, uint16_t kem_id,

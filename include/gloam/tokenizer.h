@@ -32,13 +32,16 @@
  *
  * Thread safety: a loaded tokenizer is immutable; any number of threads may
  * encode, decode and create streams on one handle at once. A gloam_tok_stream
- * belongs to one thread at a time.
+ * or gloam_tok_encoder belongs to one thread at a time.
  *
  * Limits: tokenizer.json up to 512 MiB (after gunzip), 4M vocabulary entries,
  * 4M merges, 64K added tokens, tokens of up to 1 KiB; a file over a limit or
  * malformed gives GLOAM_EFORMAT / GLOAM_ETOOBIG with detail text. Encode
- * accepts up to 256 MiB of text; invalid UTF-8 in the input is replaced by
- * U+FFFD, as Hugging Face does for Python strings made from bytes.
+ * accepts up to 256 MiB of text; each maximal invalid UTF-8 sequence in the
+ * input is read as U+FFFD (like Python's bytes.decode(errors="replace")).
+ *
+ * GGUF models: the engine builds the tokenizer from the file's
+ * tokenizer.ggml.* metadata (src/engine/tokenizer_gguf.h).
  */
 #ifndef GLOAM_TOKENIZER_H
 #define GLOAM_TOKENIZER_H
@@ -55,10 +58,11 @@ extern "C" {
 
 typedef struct gloam_tokenizer gloam_tokenizer;
 typedef struct gloam_tok_stream gloam_tok_stream;
+typedef struct gloam_tok_encoder gloam_tok_encoder;
 
 /* encode flags */
 #define GLOAM_TOK_ADD_SPECIAL 0x1u   /* apply the post-processor (e.g. prepend BOS) */
-#define GLOAM_TOK_SPLIT_SPECIAL 0x2u /* treat added-token text as plain text */
+#define GLOAM_TOK_SPLIT_SPECIAL 0x2u /* treat special-token text as plain text */
 /* decode / stream flags */
 #define GLOAM_TOK_SKIP_SPECIAL 0x1u /* drop tokens marked "special" */
 
@@ -83,11 +87,25 @@ GLOAM_API void gloam_tokenizer_free(gloam_tokenizer *tok);
 GLOAM_API void gloam_tokenizer_buf_free(void *p);
 
 /* Encodes text (len bytes, need not be NUL-terminated). Added tokens are
- * matched first unless GLOAM_TOK_SPLIT_SPECIAL; GLOAM_TOK_ADD_SPECIAL runs the
- * post-processor. OUT: *out_ids (owned, NULL when *out_n == 0), *out_n.
+ * matched first; with GLOAM_TOK_SPLIT_SPECIAL those marked special are not
+ * (their text is encoded as ordinary text, like tokenizers'
+ * encode_special_tokens). GLOAM_TOK_ADD_SPECIAL runs the post-processor.
+ * OUT: *out_ids (owned, NULL when *out_n == 0), *out_n.
  * Returns 0, GLOAM_EINVAL, GLOAM_ETOOBIG (text over the limit), GLOAM_ENOMEM. */
 GLOAM_API int gloam_tokenizer_encode(const gloam_tokenizer *tok, const char *text, size_t len,
                                      unsigned flags, int32_t **out_ids, size_t *out_n);
+
+/* A reusable encoding state for one thread: scratch buffers and a cache of
+ * the words it has already encoded, so repeated calls (a server encoding
+ * prompts) skip most BPE work. gloam_tokenizer_encode() is the same with a
+ * fresh state per call. The cache is bounded (64K words, a few MiB) and
+ * restarts when full. tok must outlive it; one thread at a time.
+ * OUT: *out. Returns 0, GLOAM_EINVAL, GLOAM_ENOMEM. */
+GLOAM_API int gloam_tok_encoder_new(const gloam_tokenizer *tok, gloam_tok_encoder **out);
+/* As gloam_tokenizer_encode(), same results. */
+GLOAM_API int gloam_tok_encoder_encode(gloam_tok_encoder *enc, const char *text, size_t len,
+                                       unsigned flags, int32_t **out_ids, size_t *out_n);
+GLOAM_API void gloam_tok_encoder_free(gloam_tok_encoder *enc);
 
 /* Decodes ids to UTF-8 text (NUL-terminated; invalid sequences become
  * U+FFFD). Unknown ids are skipped. OUT: *out_text (owned), *out_len.

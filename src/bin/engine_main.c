@@ -330,6 +330,9 @@ int cmd_tokenize(int argc, char **argv);     /* engine_tokenize_cmd.c */
 int cmd_detokenize(int argc, char **argv);   /* engine_tokenize_cmd.c */
 int cmd_render_chat(int argc, char **argv);  /* engine_chat_cmd.c */
 int cmd_parse_output(int argc, char **argv); /* engine_chat_cmd.c */
+int cmd_make_random(int argc, char **argv);  /* engine_bench_cmd.c */
+int cmd_bench(int argc, char **argv);        /* engine_bench_cmd.c */
+int cmd_transcribe(int argc, char **argv);   /* engine_speech_cmd.c */
 
 static const subcommand commands[] = {
     {"logits", cmd_logits, "--model PATH --ids 1,2,3 --out FILE: float32 logits [n, vocab]"},
@@ -342,6 +345,12 @@ static const subcommand commands[] = {
     {"render-chat", cmd_render_chat, "--tokenizer DIR --request FILE.json: the rendered prompt"},
     {"parse-output", cmd_parse_output,
      "(--text S | --text-file F) [--format F | --tokenizer DIR] [--stream]: message JSON"},
+    {"make-random", cmd_make_random,
+     "--arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b --dtype f16|q8_0|q4_0 --out FILE"},
+    {"bench", cmd_bench,
+     "--model FILE [--prompt-tokens N --gen-tokens N --threads N --batch B --repeat R]"},
+    {"transcribe", cmd_transcribe,
+     "--model DIR --audio FILE [--language en] [--task transcribe|translate] [--timestamps]: text"},
     /* other modules add their subcommands here, one row each */
 };
 

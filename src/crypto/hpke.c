@@ -159,11 +159,16 @@ done:
 }
 
 int hpke_generate_keypair(uint16_t kem_id, hpke_key **out) {
-  uint8_t ikm[HPKE_SK_LEN];
-  int rc = prim_random(ikm, sizeof ikm);
-  if (rc == 0) rc = hpke_derive_keypair(kem_id, ikm, sizeof ikm, out);
-  secure_zero(ikm, sizeof ikm);
-  return rc;
+  /* OpenSSL's key generation (not DeriveKeyPair on random bytes): it is the
+   * path that allocates the private key from OpenSSL's secure heap when one
+   * is set up (gloam_seal_secure_heap_init); imported keys are not. */
+  if (kem_id == HPKE_KEM_X25519)
+    *out = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+  else if (kem_id == HPKE_KEM_P256)
+    *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  else
+    return *out = NULL, GLOAM_EUNSUPPORTED;
+  return *out ? 0 : GLOAM_ECRYPTO;
 }
 
 int hpke_public_from_bytes(uint16_t kem_id, const uint8_t *pk, size_t pk_len, hpke_key **out) {

@@ -14,6 +14,7 @@
  */
 #include "gloam/seal.h"
 
+#include <openssl/crypto.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -74,6 +75,13 @@ void gloam_seal_free(void *p, size_t len) {
 }
 
 /* ---- keys ---- */
+
+int gloam_seal_secure_heap_init(size_t bytes) {
+  if (bytes < 4096 || (bytes & (bytes - 1)) != 0) return GLOAM_EINVAL;
+  if (CRYPTO_secure_malloc_initialized()) return 0;
+  int r = CRYPTO_secure_malloc_init(bytes, 32);
+  return r == 1 ? 0 : r == 2 ? GLOAM_EPERM : GLOAM_ENOMEM;
+}
 
 static int keypair_wrap(gloam_seal_keypair **out, uint16_t kem_id, hpke_key *k) {
   gloam_seal_keypair *kp = mem_calloc(1, sizeof *kp);

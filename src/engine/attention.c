@@ -1,49 +1,164 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * engine/attention.c: see attention.h. Scores, softmax and the weighted sum
- * of values use the kernels' dot/softmax/axpy so SIMD versions apply.
+ * engine/attention.c: see attention.h.
+ *
+ * A task is a block of up to ATT_MAX_Q query vectors that read the same KV
+ * head of the same cache: the group's query heads of one to a few
+ * consecutive rows (rows of one prefill share the cache). For each chunk of
+ * ATT_CHUNK cached positions it computes all block scores (each key loaded
+ * once for the block), then the online softmax update
+ *   m' = max(m, max chunk); out *= exp(m - m'); l *= exp(m - m');
+ *   out += sum_j exp(s_j - m') v_j;  l += sum_j exp(s_j - m')
+ * and finally out /= l, which equals softmax(scores) . V. Positions a
+ * query must not see (causal / window) are masked to weight 0.
+ *
+ * The two inner loops (scores, weighted sum of values) have a portable
+ * version over the kernels' dot/axpy and an AVX-512 one (attention_x86.c,
+ * chosen at run time).
  */
 #include "engine/attention.h"
 
 #include <math.h>
 #include <string.h>
 
-static void attn_one(const attn_args *a, int t, int h, float *sc) {
-  int hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
-  size_t q_row = (size_t)a->n_heads * hd, kv_row = (size_t)a->n_kv_heads * hd;
-  const float *q = a->q + (size_t)t * q_row + (size_t)h * hd;
-  float *out = a->out + (size_t)t * q_row + (size_t)h * hd;
-  size_t kv_off = (size_t)(h / group) * hd;
-  int last = a->pos0 + t;
-  int first = 0;
-  if (a->window > 0 && last - a->window + 1 > 0) first = last - a->window + 1;
-  int n = last - first + 1;
+#include "engine/attention_impl.h"
+
+static void scores_generic(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]) {
+  size_t esz = b->f16 ? sizeof(f16_bits) : sizeof(float);
   for (int j = 0; j < n; j++) {
-    float s = kern_dot_f32(q, a->k + (size_t)(first + j) * kv_row + kv_off, hd) * a->scale;
-    if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
-    sc[j] = s;
+    const uint8_t *k = b->K + ((size_t)(c0 + j) * b->stride + b->off) * esz;
+    for (int i = 0; i < b->nq; i++)
+      sc[i][j] = b->f16 ? kern_dot_f16(b->q[i], (const f16_bits *)k, b->hd)
+                        : kern_dot_f32(b->q[i], (const float *)k, b->hd);
   }
-  kern_softmax(sc, n);
-  memset(out, 0, sizeof(float) * (size_t)hd);
-  for (int j = 0; j < n; j++)
-    kern_axpy_f32(out, sc[j], a->v + (size_t)(first + j) * kv_row + kv_off, hd);
 }
 
-static void attn_work(void *ctx, int i, int n) {
+static void values_generic(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]) {
+  size_t esz = b->f16 ? sizeof(f16_bits) : sizeof(float);
+  for (int j = 0; j < n; j++) {
+    const uint8_t *v = b->V + ((size_t)(c0 + j) * b->stride + b->off) * esz;
+    for (int i = 0; i < b->nq; i++) {
+      if (sc[i][j] == 0.0f) continue;
+      if (b->f16)
+        kern_axpy_f16(b->out[i], sc[i][j], (const f16_bits *)v, b->hd);
+      else
+        kern_axpy_f32(b->out[i], sc[i][j], (const float *)v, b->hd);
+    }
+  }
+}
+
+static bool g_generic_only;
+
+void attention_force_generic(bool on) {
+  g_generic_only = on;
+}
+
+static void run_block(const att_block *b, float scale, float softcap) {
+  att_inner_fn scores = scores_generic, values = values_generic;
+  if (!g_generic_only) attention_simd(b, &scores, &values);
+  float sc[ATT_MAX_Q][ATT_CHUNK];
+  float mx[ATT_MAX_Q], sum[ATT_MAX_Q];
+  int lo = b->first[0], hi = b->last[0];
+  for (int i = 0; i < b->nq; i++) {
+    memset(b->out[i], 0, sizeof(float) * (size_t)b->hd);
+    mx[i] = -INFINITY;
+    sum[i] = 0;
+    lo = b->first[i] < lo ? b->first[i] : lo;
+    hi = b->last[i] > hi ? b->last[i] : hi;
+  }
+  for (int c0 = lo; c0 <= hi; c0 += ATT_CHUNK) {
+    int n = hi + 1 - c0 < ATT_CHUNK ? hi + 1 - c0 : ATT_CHUNK;
+    scores(b, c0, n, sc);
+    for (int i = 0; i < b->nq; i++) {
+      int j0 = b->first[i] - c0, j1 = b->last[i] + 1 - c0; /* visible [j0, j1) */
+      if (j0 < 0) j0 = 0;
+      if (j1 > n) j1 = n;
+      float cm = mx[i];
+      for (int j = j0; j < j1; j++) {
+        float s = sc[i][j] * scale;
+        if (softcap > 0) s = softcap * tanhf(s / softcap);
+        sc[i][j] = s;
+        cm = s > cm ? s : cm;
+      }
+      if (cm > mx[i]) {
+        if (sum[i] > 0) {
+          float r = expf(mx[i] - cm);
+          sum[i] *= r;
+          for (int d = 0; d < b->hd; d++) b->out[i][d] *= r;
+        }
+        mx[i] = cm;
+      }
+      float s = 0;
+      for (int j = 0; j < n; j++) {
+        float p = j >= j0 && j < j1 ? expf(sc[i][j] - mx[i]) : 0.0f;
+        sc[i][j] = p;
+        s += p;
+      }
+      sum[i] += s;
+    }
+    values(b, c0, n, sc);
+  }
+  for (int i = 0; i < b->nq; i++) {
+    float inv = sum[i] > 0 ? 1.0f / sum[i] : 0.0f;
+    for (int d = 0; d < b->hd; d++) b->out[i][d] *= inv;
+  }
+}
+
+/* Rows per task: as many as fit ATT_MAX_Q query vectors with the group. */
+static int rows_per_task(const attn_args *a) {
+  int group = a->n_heads / a->n_kv_heads;
+  int r = ATT_MAX_Q / group;
+  return r < 1 ? 1 : r;
+}
+
+static void attn_task(void *ctx, int i, int n) {
+  (void)n;
   const attn_args *a = ctx;
-  int total = a->T * a->n_heads;
-  /* scores row per work item: the number of items equals n_work */
-  float *sc = a->scores + (size_t)i * (size_t)(a->pos0 + a->T);
-  for (int p = i; p < total; p += n) attn_one(a, p / a->n_heads, p % a->n_heads, sc);
+  int hd = a->head_dim, group = a->n_heads / a->n_kv_heads, R = rows_per_task(a);
+  int g = i % a->n_kv_heads, t0 = (i / a->n_kv_heads) * R;
+  int t1 = t0 + R < a->T ? t0 + R : a->T;
+  size_t q_row = (size_t)a->n_heads * hd;
+  for (int t = t0; t < t1;) {
+    /* rows t .. te - 1 share one cache */
+    int te = t + 1;
+    while (te < t1 && a->k_rows[te] == a->k_rows[t]) te++;
+    for (int h = 0; h < group;) {
+      att_block b = {.K = a->k_rows[t],
+                     .V = a->v_rows[t],
+                     .stride = (size_t)a->n_kv_heads * hd,
+                     .off = (size_t)g * hd,
+                     .hd = hd,
+                     .f16 = a->f16};
+      int h_end = h;
+      for (int r = t; r < te && b.nq < ATT_MAX_Q; r++) {
+        for (h_end = h; h_end < group && b.nq < ATT_MAX_Q; h_end++) {
+          size_t off = (size_t)r * q_row + (size_t)(g * group + h_end) * hd;
+          b.q[b.nq] = a->q + off;
+          b.out[b.nq] = a->out + off;
+          b.last[b.nq] = a->pos[r];
+          b.first[b.nq] =
+              a->window > 0 && a->pos[r] - a->window + 1 > 0 ? a->pos[r] - a->window + 1 : 0;
+          b.nq++;
+        }
+        if (group > ATT_MAX_Q) break; /* one row's heads in several blocks */
+      }
+      run_block(&b, a->scale, a->softcap);
+      if (group > ATT_MAX_Q) {
+        h = h_end;
+      } else {
+        h = group;
+      }
+    }
+    t = te;
+  }
 }
 
 void attention_run(kern_pool *pool, const attn_args *a) {
-  int total = a->T * a->n_heads;
-  int n = a->n_work < total ? a->n_work : total;
-  if (n < 1) n = 1;
-  if (pool == NULL || n == 1) {
-    for (int i = 0; i < n; i++) attn_work((void *)a, i, n);
+  int R = rows_per_task(a);
+  int total = ((a->T + R - 1) / R) * a->n_kv_heads;
+  if (pool == NULL || total == 1) {
+    for (int i = 0; i < total; i++) attn_task((void *)a, i, total);
     return;
   }
-  kern_pool_run(pool, attn_work, (void *)a, n);
+  kern_pool_run(pool, attn_task, (void *)a, total);
 }

@@ -291,7 +291,7 @@ static size_t initial_symbols(const gloam_tokenizer *t, const uint8_t *p, size_t
       if (p[i] < 0x80) {
         v = t->ascii_ids[p[i]];
       } else {
-        cl = utf8_seq_len(p + i, n - i);
+        cl = tok_utf8_len(p + i, n - i);
         if (cl == 0) cl = 1; /* the caller validated UTF-8; be safe anyway */
         v = str_map_get(&t->vocab_map, p + i, cl);
       }
@@ -332,7 +332,8 @@ int bpe_encode_word(const gloam_tokenizer *t, bpe_scratch *s, const uint8_t *p, 
         s->mapped_cap = n * 2;
       }
       klen = 0;
-      for (size_t i = 0; i < n; i++) klen += utf8_encode(bytelevel_char(p[i]), s->mapped + klen);
+      for (size_t i = 0; i < n; i++)
+        klen += tok_utf8_encode(bytelevel_char(p[i]), s->mapped + klen);
       key = s->mapped;
     }
     int32_t v = str_map_get(&t->vocab_map, key, klen);
@@ -436,7 +437,7 @@ size_t bpe_next_cut(const gloam_tokenizer *t, const uint8_t *p, size_t n) {
 
 void bpe_cache_init(bpe_cache *c) {
   memset(c, 0, sizeof *c);
-  id_vec_init(&c->ids, (size_t)1 << 24);
+  id_vec_init(&c->ids, (size_t)1 << 22);
 }
 
 void bpe_cache_deinit(bpe_cache *c) {
@@ -447,9 +448,9 @@ void bpe_cache_deinit(bpe_cache *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* Doubles the slot table (starting at 1024) and rehashes. */
+/* Doubles the slot table (starting at 256) and rehashes. */
 static int cache_grow(bpe_cache *c) {
-  size_t cap = c->slot ? (c->mask + 1) * 2 : 1024;
+  size_t cap = c->slot ? (c->mask + 1) * 2 : 256;
   if (cap > CACHE_MAX_ENT * 2) return c->slot ? 0 : GLOAM_ENOMEM; /* full size already */
   uint32_t *ns = mem_calloc(cap, sizeof *ns);
   if (!ns) return GLOAM_ENOMEM;
@@ -467,14 +468,14 @@ static int cache_grow(bpe_cache *c) {
 static int cache_insert(bpe_cache *c, uint64_t h, size_t j, const uint8_t *p, size_t n,
                         const int32_t *ids, size_t n_ids) {
   if (c->n_ent == c->ent_cap) {
-    size_t cap = c->ent_cap ? c->ent_cap * 2 : 1024;
+    size_t cap = c->ent_cap ? c->ent_cap * 2 : 128;
     struct bpe_cache_ent *e = mem_reallocarray(c->ent, cap, sizeof *e);
     if (!e) return GLOAM_ENOMEM;
     c->ent = e;
     c->ent_cap = cap;
   }
   if (c->keys_len + n > c->keys_cap) {
-    size_t cap = c->keys_cap ? c->keys_cap * 2 : 16384;
+    size_t cap = c->keys_cap ? c->keys_cap * 2 : 2048;
     while (cap < c->keys_len + n) cap *= 2;
     uint8_t *k = mem_realloc(c->keys, cap);
     if (!k) return GLOAM_ENOMEM;
@@ -509,7 +510,15 @@ int bpe_encode_cached(const gloam_tokenizer *t, bpe_scratch *s, bpe_cache *c, co
   }
   size_t before = out->n;
   int rc = bpe_encode_word(t, s, p, n, out);
-  if (rc < 0 || c->n_ent >= CACHE_MAX_ENT) return rc;
+  if (rc < 0) return rc;
+  if (c->n_ent >= CACHE_MAX_ENT || c->ids.n > c->ids.max / 2) {
+    /* Full (a long-lived encoder): start over rather than grow. */
+    memset(c->slot, 0, (c->mask + 1) * sizeof *c->slot);
+    c->n_ent = 0;
+    c->keys_len = 0;
+    c->ids.n = 0;
+    j = (size_t)h & c->mask;
+  }
   const int32_t *ids = out->n > before ? out->v + before : NULL;
   if (cache_insert(c, h, j, p, n, ids, out->n - before) < 0) {
     /* A full cache only costs speed. */

@@ -97,14 +97,14 @@ static int fill_plain(void *ctx, void *dst, size_t n_bytes) {
   const job *j = ctx;
   const cv *v = j->v;
   const tensor *t = j->t;
-  int64_t cols = t->shape[t->n_dims - 1];
-  size_t rb = dtype_row_bytes(j->to, cols);
   if (v->c->arch == ARCH_LLAMA && (j->kind == GN_Q || j->kind == GN_K)) {
     int nh = j->kind == GN_Q ? v->c->n_heads : v->c->n_kv_heads;
+    if (t->shape[0] != (int64_t)nh * v->c->head_dim) return GLOAM_EFORMAT;
     uint8_t *tmp = mem_alloc(n_bytes);
     if (!tmp) return GLOAM_ENOMEM;
     convert_rows(v, t, j->to, 0, tmp);
-    gguf_permute_rows(dst, tmp, nh, v->c->head_dim, rb);
+    /* rows of a weight, elements of a bias */
+    gguf_permute_rows(dst, tmp, nh, v->c->head_dim, n_bytes / (size_t)t->shape[0]);
     mem_free(tmp);
     return 0;
   }

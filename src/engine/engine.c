@@ -4,7 +4,9 @@
  * rope tables) and the metadata queries of gloam/engine.h.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -151,4 +153,33 @@ bool gloam_model_is_eog(const gloam_model *m, int32_t tok) {
   for (int i = 0; i < m->cfg->n_eos && i < 4; i++)
     if (m->cfg->eos_ids[i] == tok && tok >= 0) return true;
   return false;
+}
+
+/* Distinct (package, core) pairs of the online CPUs in sysfs; the online
+ * CPU count where sysfs is unavailable. */
+int gloam_physical_cores(void) {
+  long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n_cpu < 1) n_cpu = 1;
+  if (n_cpu > 4096) n_cpu = 4096;
+  enum { MAX_CORES = 1024 };
+  long seen[MAX_CORES];
+  int n_seen = 0;
+  for (long cpu = 0; cpu < n_cpu; cpu++) {
+    long id[2];
+    static const char *const what[2] = {"physical_package_id", "core_id"};
+    for (int k = 0; k < 2; k++) {
+      char path[128];
+      snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/%s", cpu, what[k]);
+      FILE *f = fopen(path, "r");
+      if (!f) return (int)n_cpu;
+      int ok = fscanf(f, "%ld", &id[k]) == 1;
+      fclose(f);
+      if (!ok) return (int)n_cpu;
+    }
+    long key = id[0] * 65536 + id[1];
+    bool dup = false;
+    for (int i = 0; i < n_seen && !dup; i++) dup = seen[i] == key;
+    if (!dup && n_seen < MAX_CORES) seen[n_seen++] = key;
+  }
+  return n_seen > 0 ? n_seen : (int)n_cpu;
 }

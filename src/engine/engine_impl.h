@@ -7,9 +7,12 @@
  *
  * DESIGN: an architecture is data (arch.h: which norms sit where, which
  * optional tensors exist); the forward pass (forward.c) is written once over
- * building blocks (rope.c, attention.c, moe.c and the kernels). Everything a
- * session needs is allocated in gloam_session_new(); the token loop only
- * reads weights and writes session buffers.
+ * building blocks (rope.c, attention.c, moe.c and the kernels). It runs over
+ * "rows": each row is one token of some session at some position, so one
+ * pass serves a prefill (many rows of one session) or a continuous batch
+ * (rows of several sessions, batch.c) alike, reading every weight once per
+ * step. Everything a session or batch needs is allocated when it is
+ * created; the token loop only reads weights and writes their buffers.
  *
  * Ownership: a gloam_model owns its model_files, its arena (float32 copies
  * of norms and biases, per-layer tables). A gloam_session borrows its model.
@@ -79,29 +82,47 @@ struct gloam_model {
 #define ENGINE_MAX_CTX (1 << 20)
 #define ENGINE_MAX_BATCH 8192
 
+/* Compute scratch for one step of up to n_rows token rows, and the thread
+ * pool that runs it. A session owns one for its own evaluations (n_rows =
+ * n_batch); a gloam_batch owns one for the sequences it steps together.
+ * Row r of a step belongs to session row_sess[r] at position pos[r]. */
+typedef struct eng_work {
+  int n_rows;
+  kern_pool *pool; /* NULL when single-threaded */
+  float *x, *h, *q, *k, *v, *att,
+      *o;                     /* hidden, hidden, nh*hd, kv_row x2, nh*hd, max(hidden, nh*hd) */
+  float *ff_a, *ff_b;         /* [n_rows, max(ffn, moe_ffn)] */
+  float *rope_cos, *rope_sin; /* [2 (global, local), n_rows, head_dim / 2] */
+  gloam_session **row_sess;   /* [n_rows] */
+  int32_t *pos;               /* [n_rows] */
+  const void **krow, **vrow;  /* [n_rows] the row's layer cache (attention) */
+  int32_t *out_rows;          /* [n_rows] rows whose logits are wanted */
+  int32_t *tokens;            /* [n_rows] a batch step's tokens */
+  /* MoE scratch */
+  float *router;   /* [n_rows, n_experts] */
+  float *probs;    /* [n_experts] */
+  int32_t *sel;    /* [n_rows, n_experts_per_tok] */
+  float *sel_w;    /* [n_rows, n_experts_per_tok] */
+  int32_t *gather; /* [n_rows] token rows routed to one expert */
+  float *gx, *gy;  /* [n_rows, hidden] gathered inputs / expert outputs */
+  float *gw;       /* [n_rows] gathered routing weights */
+} eng_work;
+
+/* Allocates w for n_rows rows of m with n_threads threads (a pool when > 1).
+ * 0 or GLOAM_ENOMEM (w is then deinitialised). */
+int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads);
+void eng_work_deinit(eng_work *w);
+
 struct gloam_session {
   gloam_model *m;
   int n_ctx, n_batch, n_past, n_threads;
   bool logits_all;
-  kern_pool *pool; /* NULL when n_threads == 1 */
+  bool kv_f16; /* cache holds IEEE half instead of float32 */
   atomic_bool cancel;
-  size_t kv_row;  /* floats per position per layer: n_kv_heads * head_dim */
-  float *k_cache; /* [n_layers, n_ctx, kv_row] */
-  float *v_cache; /* [n_layers, n_ctx, kv_row] */
-  /* scratch, [n_batch, ...] */
-  float *x, *h, *q, *k, *v, *att, *o; /* hidden, hidden, nh*hd, kv_row x2, nh*hd, hidden */
-  float *ff_a, *ff_b;                 /* [n_batch, max(ffn, moe_ffn)] */
-  float *scores;                      /* [n_work, n_ctx] attention weights per worker */
-  int n_work;                         /* attention work items run at once */
-  float *rope_cos, *rope_sin;         /* [2 (global, local), n_batch, head_dim / 2] */
-  /* MoE scratch */
-  float *router;   /* [n_batch, n_experts] */
-  float *probs;    /* [n_experts] */
-  int32_t *sel;    /* [n_batch, n_experts_per_tok] */
-  float *sel_w;    /* [n_batch, n_experts_per_tok] */
-  int32_t *gather; /* [n_batch] token rows routed to one expert */
-  float *gx, *gy;  /* [n_batch, hidden] gathered inputs / expert outputs */
-  float *gw;       /* [n_batch] gathered routing weights */
+  size_t kv_row; /* values per position per layer: n_kv_heads * head_dim */
+  void *k_cache; /* [n_layers, n_ctx, kv_row] float or f16_bits */
+  void *v_cache;
+  eng_work w; /* scratch and pool of this session's own evaluations */
   /* outputs */
   float *logits;  /* [logits_all ? n_batch : 1, vocab] */
   int n_logits;   /* rows valid in logits; 0: none */
@@ -109,13 +130,15 @@ struct gloam_session {
   char err[GLOAM_ERR_LEN];
 };
 
-enum { FORWARD_LOGITS_NONE = 0, FORWARD_LOGITS_LAST = 1, FORWARD_LOGITS_ALL = 2 };
-
-/* forward.c: runs tokens[0..T) (T <= n_batch) at positions pos0.. through the
- * model, writing K/V at those positions and, per `logits` (FORWARD_LOGITS_*),
- * the logits of no row, the last row or every row into s->logits (setting
- * s->n_logits). Returns 0 or GLOAM_ECANCELED. */
-int forward_step(gloam_session *s, const int32_t *tokens, int T, int pos0, int logits);
+/* One step of the forward pass over w->row_sess[0..T) / w->pos[0..T)
+ * (filled by the caller) with tokens[0..T), T <= w->n_rows: writes each
+ * row's K/V into its session's cache at its position (row r sees its
+ * session's cache up to pos[r]), then the logits of the n_out rows
+ * w->out_rows[0..n_out) into logits [n_out, vocab]. capture: NULL or the
+ * hidden-state hook buffer. cancel: NULL or a flag checked (and consumed)
+ * before every layer. Returns 0 or GLOAM_ECANCELED. Never allocates. */
+int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T, int n_out,
+                 float *logits, float *capture, atomic_bool *cancel);
 
 /* Test hook: the next gloam_session_eval() (which must run in one step)
  * writes its hidden states [n_layers + 1, T, hidden] to buf, as Hugging

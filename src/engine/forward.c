@@ -2,14 +2,17 @@
  *
  * engine/forward.c: the transformer forward pass, written once for every
  * architecture (arch.h describes the differences; the layer's bound weights
- * say which optional parts exist). One call runs one step of up to n_batch
- * tokens, all rows at once through each matrix, in float32:
+ * say which optional parts exist). One call runs one step of up to n_rows
+ * token rows, all rows at once through each matrix (so each weight is read
+ * once per step), in float32; each row belongs to some session at some
+ * position (engine_impl.h), so a prefill and a continuous batch are the
+ * same code:
  *
  *   x = embed(tokens) * embed_scale
  *   per layer:  h = norm(x); q,k,v = h W (+b); q,k = norm_head(q,k); rope
  *               cache k,v; a = attention(q, cache) W_o; a = post_norm(a)?
  *               x += a; h = ffn_norm(x); f = ffn(h); f = post_norm(f)?; x += f
- *   logits = softcap(norm(x) W_lm)
+ *   logits = softcap(norm(x) W_lm)   (only the rows asked for)
  *
  * The cancel flag is checked before every layer.
  */
@@ -21,8 +24,8 @@
 #include "engine/moe.h"
 #include "engine/rope.h"
 
-static void mm(gloam_session *s, const eng_mat *w, const float *x, float *y, int T) {
-  kern_matmul(s->pool, w->type, w->data, x, y, T, w->rows, w->cols);
+static void mm(eng_work *w, const eng_mat *m, const float *x, float *y, int T) {
+  kern_matmul(w->pool, m->type, m->data, x, y, T, m->rows, m->cols);
 }
 
 static void norm_rows(const model_config *c, float *out, const float *x, const float *w, int T,
@@ -46,19 +49,18 @@ static void add_bias(float *y, const float *b, int T, int n) {
   for (int t = 0; t < T; t++) kern_axpy_f32(y + (size_t)t * n, 1.0f, b, n);
 }
 
-static void capture(gloam_session *s, int idx, const float *x, int T) {
-  if (!s->capture) return;
-  size_t n = (size_t)T * s->m->cfg->hidden;
-  memcpy(s->capture + (size_t)idx * n, x, sizeof(float) * n);
+static void capture(float *buf, int H, int idx, const float *x, int T) {
+  if (!buf) return;
+  size_t n = (size_t)T * H;
+  memcpy(buf + (size_t)idx * n, x, sizeof(float) * n);
 }
 
-static void embed(gloam_session *s, const int32_t *tokens, int T) {
-  const gloam_model *m = s->m;
+static void embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int T) {
   int H = m->cfg->hidden;
   size_t row = dtype_row_bytes(m->embed.type, H);
   float scale = m->cfg->embed_scale;
   for (int t = 0; t < T; t++) {
-    float *x = s->x + (size_t)t * H;
+    float *x = w->x + (size_t)t * H;
     kern_dequantize_row(m->embed.type, (const uint8_t *)m->embed.data + (size_t)tokens[t] * row, x,
                         H);
     if (scale != 1.0f && scale != 0.0f)
@@ -66,48 +68,63 @@ static void embed(gloam_session *s, const int32_t *tokens, int T) {
   }
 }
 
-/* q, k, v for the step, normed and rotated, k and v stored in the cache. */
-static void attn_qkv(gloam_session *s, int l, const eng_layer *L, int T, int pos0) {
-  const model_config *c = s->m->cfg;
-  int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, half = hd / 2;
-  mm(s, &L->wq, s->h, s->q, T);
-  mm(s, &L->wk, s->h, s->k, T);
-  mm(s, &L->wv, s->h, s->v, T);
-  add_bias(s->q, L->bq, T, nh * hd);
-  add_bias(s->k, L->bk, T, nkv * hd);
-  add_bias(s->v, L->bv, T, nkv * hd);
-  if (L->q_norm) norm_heads(c, s->q, L->q_norm, T, nh, hd, s->o);
-  if (L->k_norm) norm_heads(c, s->k, L->k_norm, T, nkv, hd, s->o);
-  size_t tab = (size_t)s->n_batch * half * (L->sliding ? 1 : 0);
-  const float *cs = s->rope_cos + tab, *sn = s->rope_sin + tab;
-  for (int t = 0; t < T; t++) {
-    rope_apply(s->q + (size_t)t * nh * hd, nh, hd, cs + (size_t)t * half, sn + (size_t)t * half);
-    rope_apply(s->k + (size_t)t * nkv * hd, nkv, hd, cs + (size_t)t * half, sn + (size_t)t * half);
-  }
-  size_t layer_off = (size_t)l * s->n_ctx * s->kv_row;
-  size_t bytes = sizeof(float) * s->kv_row * (size_t)T;
-  memcpy(s->k_cache + layer_off + (size_t)pos0 * s->kv_row, s->k, bytes);
-  memcpy(s->v_cache + layer_off + (size_t)pos0 * s->kv_row, s->v, bytes);
+/* The layer-l cache of row t's session, and the byte offset of position p. */
+static uint8_t *cache_at(void *cache, const gloam_session *s, int l, int p) {
+  size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
+  return (uint8_t *)cache + (((size_t)l * s->n_ctx + (size_t)p) * s->kv_row) * esz;
 }
 
-static void layer_forward(gloam_session *s, int l, int T, int pos0) {
-  const gloam_model *m = s->m;
+static void store_kv(void *cache, const gloam_session *s, int l, int p, const float *src) {
+  uint8_t *dst = cache_at(cache, s, l, p);
+  if (s->kv_f16)
+    kern_f32_to_f16_row((f16_bits *)dst, src, (int64_t)s->kv_row);
+  else
+    memcpy(dst, src, sizeof(float) * s->kv_row);
+}
+
+/* q, k, v for the step, normed and rotated, k and v stored in the caches. */
+static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *L, int T) {
+  const model_config *c = m->cfg;
+  int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, half = hd / 2;
+  size_t kv_row = (size_t)nkv * hd;
+  mm(w, &L->wq, w->h, w->q, T);
+  mm(w, &L->wk, w->h, w->k, T);
+  mm(w, &L->wv, w->h, w->v, T);
+  add_bias(w->q, L->bq, T, nh * hd);
+  add_bias(w->k, L->bk, T, nkv * hd);
+  add_bias(w->v, L->bv, T, nkv * hd);
+  if (L->q_norm) norm_heads(c, w->q, L->q_norm, T, nh, hd, w->o);
+  if (L->k_norm) norm_heads(c, w->k, L->k_norm, T, nkv, hd, w->o);
+  size_t tab = (size_t)w->n_rows * half * (L->sliding ? 1 : 0);
+  const float *cs = w->rope_cos + tab, *sn = w->rope_sin + tab;
+  for (int t = 0; t < T; t++) {
+    rope_apply(w->q + (size_t)t * nh * hd, nh, hd, cs + (size_t)t * half, sn + (size_t)t * half);
+    rope_apply(w->k + (size_t)t * kv_row, nkv, hd, cs + (size_t)t * half, sn + (size_t)t * half);
+  }
+  for (int t = 0; t < T; t++) {
+    const gloam_session *s = w->row_sess[t];
+    store_kv(s->k_cache, s, l, w->pos[t], w->k + (size_t)t * kv_row);
+    store_kv(s->v_cache, s, l, w->pos[t], w->v + (size_t)t * kv_row);
+    w->krow[t] = cache_at(s->k_cache, s, l, 0);
+    w->vrow[t] = cache_at(s->v_cache, s, l, 0);
+  }
+}
+
+static void layer_forward(eng_work *w, const gloam_model *m, int l, int T) {
   const model_config *c = m->cfg;
   const eng_layer *L = &m->layers[l];
   int H = c->hidden;
-  size_t layer_off = (size_t)l * s->n_ctx * s->kv_row;
 
-  norm_rows(c, s->h, s->x, L->attn_norm, T, H);
-  attn_qkv(s, l, L, T, pos0);
+  norm_rows(c, w->h, w->x, L->attn_norm, T, H);
+  attn_qkv(w, m, l, L, T);
   attn_args a = {
-      .q = s->q,
-      .k = s->k_cache + layer_off,
-      .v = s->v_cache + layer_off,
-      .out = s->att,
-      .scores = s->scores,
-      .n_work = s->n_work,
+      .q = w->q,
+      .k_rows = w->krow,
+      .v_rows = w->vrow,
+      .pos = w->pos,
+      .f16 = w->row_sess[0]->kv_f16,
+      .out = w->att,
       .T = T,
-      .pos0 = pos0,
       .n_heads = c->n_heads,
       .n_kv_heads = c->n_kv_heads,
       .head_dim = c->head_dim,
@@ -115,64 +132,65 @@ static void layer_forward(gloam_session *s, int l, int T, int pos0) {
       .scale = m->attn_scale,
       .softcap = c->attn_logit_softcap,
   };
-  attention_run(s->pool, &a);
-  mm(s, &L->wo, s->att, s->o, T);
-  const float *branch = s->o;
+  attention_run(w->pool, &a);
+  mm(w, &L->wo, w->att, w->o, T);
+  const float *branch = w->o;
   if (L->post_attn_norm) { /* into h (free now): kernels need not allow aliasing */
-    norm_rows(c, s->h, s->o, L->post_attn_norm, T, H);
-    branch = s->h;
+    norm_rows(c, w->h, w->o, L->post_attn_norm, T, H);
+    branch = w->h;
   }
-  kern_axpy_f32(s->x, 1.0f, branch, (int64_t)T * H);
+  kern_axpy_f32(w->x, 1.0f, branch, (int64_t)T * H);
 
-  norm_rows(c, s->h, s->x, L->ffn_norm, T, H);
-  ffn_forward(s, L, s->h, s->o, T);
-  branch = s->o;
+  norm_rows(c, w->h, w->x, L->ffn_norm, T, H);
+  ffn_forward(w, m, L, w->h, w->o, T);
+  branch = w->o;
   if (L->post_ffn_norm) {
-    norm_rows(c, s->h, s->o, L->post_ffn_norm, T, H);
-    branch = s->h;
+    norm_rows(c, w->h, w->o, L->post_ffn_norm, T, H);
+    branch = w->h;
   }
-  kern_axpy_f32(s->x, 1.0f, branch, (int64_t)T * H);
+  kern_axpy_f32(w->x, 1.0f, branch, (int64_t)T * H);
 }
 
-int forward_step(gloam_session *s, const int32_t *tokens, int T, int pos0, int logits) {
-  const gloam_model *m = s->m;
+int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T, int n_out,
+                 float *logits, float *capture_buf, atomic_bool *cancel) {
   const model_config *c = m->cfg;
   int H = c->hidden, half = c->head_dim / 2;
 
-  embed(s, tokens, T);
-  capture(s, 0, s->x, T);
-  rope_table(s->rope_cos, s->rope_sin, m->rope_global.inv_freq, m->rope_global.mscale, half, pos0,
-             T);
-  size_t tab = (size_t)s->n_batch * half;
-  rope_table(s->rope_cos + tab, s->rope_sin + tab, m->rope_local.inv_freq, m->rope_local.mscale,
-             half, pos0, T);
+  embed(w, m, tokens, T);
+  capture(capture_buf, H, 0, w->x, T);
+  size_t tab = (size_t)w->n_rows * half;
+  for (int t = 0; t < T; t++) {
+    size_t o = (size_t)t * half;
+    rope_table(w->rope_cos + o, w->rope_sin + o, m->rope_global.inv_freq, m->rope_global.mscale,
+               half, w->pos[t], 1);
+    rope_table(w->rope_cos + tab + o, w->rope_sin + tab + o, m->rope_local.inv_freq,
+               m->rope_local.mscale, half, w->pos[t], 1);
+  }
 
   for (int l = 0; l < c->n_layers; l++) {
-    if (atomic_exchange(&s->cancel, false)) return GLOAM_ECANCELED;
-    layer_forward(s, l, T, pos0);
-    if (l + 1 < c->n_layers) capture(s, l + 1, s->x, T);
+    if (cancel && atomic_exchange(cancel, false)) return GLOAM_ECANCELED;
+    layer_forward(w, m, l, T);
+    if (l + 1 < c->n_layers) capture(capture_buf, H, l + 1, w->x, T);
   }
 
-  /* final norm: every row when all logits or capture want them */
-  bool all_logits = logits == FORWARD_LOGITS_ALL;
-  if (logits == FORWARD_LOGITS_NONE && !s->capture) return 0;
-  int first = (all_logits || s->capture) ? 0 : T - 1;
-  int rows = T - first;
-  norm_rows(c, s->h, s->x + (size_t)first * H, m->out_norm, rows, H);
-  capture(s, c->n_layers, s->h, T);
-  if (logits == FORWARD_LOGITS_NONE) return 0;
-  if (!all_logits) {
-    first = rows - 1; /* the last row of h */
-    rows = 1;
+  /* final norm of the rows whose logits are wanted (of all rows for the
+   * capture hook), gathered into o */
+  if (capture_buf) {
+    norm_rows(c, w->h, w->x, m->out_norm, T, H);
+    capture(capture_buf, H, c->n_layers, w->h, T);
+    for (int i = 0; i < n_out; i++)
+      memcpy(w->o + (size_t)i * H, w->h + (size_t)w->out_rows[i] * H, sizeof(float) * (size_t)H);
   } else {
-    first = 0;
+    for (int i = 0; i < n_out; i++)
+      kern_rmsnorm(w->o + (size_t)i * H, w->x + (size_t)w->out_rows[i] * H, m->out_norm, H,
+                   c->rms_eps, c->norm_w_offset);
   }
-  mm(s, &m->lm_head, s->h + (size_t)first * H, s->logits, rows);
+  if (n_out == 0) return 0;
+  mm(w, &m->lm_head, w->o, logits, n_out);
   float cap = c->final_logit_softcap;
   if (cap > 0) {
-    size_t n = (size_t)rows * c->vocab;
-    for (size_t i = 0; i < n; i++) s->logits[i] = cap * tanhf(s->logits[i] / cap);
+    size_t n = (size_t)n_out * c->vocab;
+    for (size_t i = 0; i < n; i++) logits[i] = cap * tanhf(logits[i] / cap);
   }
-  s->n_logits = rows;
   return 0;
 }

@@ -373,9 +373,10 @@ static int add_tensor(gl *s, const gguf_tensor_info *t) {
     if (!copy) return GLOAM_ENOMEM;
     if (permute) {
       int nh = k == GN_Q ? c->n_heads : c->n_kv_heads;
-      if (t->n_dims != 2 || shape[0] != (int64_t)nh * c->head_dim)
+      if (t->n_dims > 2 || shape[0] != (int64_t)nh * c->head_dim)
         return err_set(s->err, GLOAM_EFORMAT, "gguf: %s: bad shape", gname);
-      gguf_unpermute_rows(copy, data, nh, c->head_dim, rb);
+      /* rows of a weight, elements of a bias */
+      gguf_unpermute_rows(copy, data, nh, c->head_dim, t->n_bytes / (size_t)shape[0]);
     } else {
       memcpy(copy, data, t->n_bytes);
     }

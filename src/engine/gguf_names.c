@@ -81,7 +81,6 @@ enum gguf_name_kind gguf_name_to_hf(enum model_arch arch, const char *g, char *o
         strncmp(rest, k_layer[i].g, bl) != 0)
       continue;
     enum gguf_name_kind k = k_layer[i].kind;
-    if ((k == GN_Q || k == GN_K) && strcmp(dot, ".weight") != 0) k = GN_PLAIN;
     if (k >= GN_EXPS_GATE && strcmp(dot, ".weight") != 0) return GN_UNKNOWN;
     int n = snprintf(out, out_len, "model.layers.%d.%s%s", l, k_layer[i].hf, dot);
     if (n < 0 || (size_t)n >= out_len) return GN_UNKNOWN;
@@ -120,7 +119,6 @@ enum gguf_name_kind gguf_name_from_hf(enum model_arch arch, const char *hf, char
   for (size_t i = 0; i < sizeof k_layer / sizeof k_layer[0]; i++) {
     if (!applies(k_layer[i].who, arch) || strcmp(norm, k_layer[i].hf) != 0) continue;
     enum gguf_name_kind k = k_layer[i].kind;
-    if ((k == GN_Q || k == GN_K) && strcmp(dot, ".weight") != 0) k = GN_PLAIN;
     if (k >= GN_EXPS_GATE) {
       if (e < 0 || strcmp(dot, ".weight") != 0) return GN_UNKNOWN;
       *expert = e;

@@ -24,8 +24,8 @@
 enum gguf_name_kind {
   GN_UNKNOWN = -1, /* no mapping: keep the GGUF name */
   GN_PLAIN = 0,
-  GN_Q,         /* attention q weight (llama.cpp permutes it for llama) */
-  GN_K,         /* attention k weight (ditto, with the kv head count) */
+  GN_Q,         /* attention q weight or bias (llama.cpp permutes it for llama) */
+  GN_K,         /* attention k weight or bias (ditto, with the kv head count) */
   GN_EXPS_GATE, /* 3-D stacked experts: out gets "model.layers.N.mlp.experts.%d.gate_proj.weight" */
   GN_EXPS_UP,
   GN_EXPS_DOWN,

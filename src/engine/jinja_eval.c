@@ -148,17 +148,15 @@ int jgetitem(jctx *c, jv obj, jv key, jv *out) {
     *out = jgetattr(obj, key.u.s.p, key.u.s.n);
     return 0;
   }
-  if (key.t != JV_INT && key.t != JV_BOOL) {
-    if (obj.t == JV_LIST || obj.t == JV_STR)
-      return jerr(c, GLOAM_EINVAL, "%s indices must be integers, not %s", jv_type_name(obj),
-                  jv_type_name(key));
-    return 0;
-  }
+  /* Jinja: a subscript Python rejects (TypeError, IndexError) is undefined */
+  if (key.t != JV_INT && key.t != JV_BOOL) return 0;
   int64_t i = key.t == JV_INT ? key.u.i : key.u.b;
   size_t k;
   if (obj.t == JV_LIST) {
     if (norm_index(i, obj.u.l->n, &k)) *out = obj.u.l->items[k];
   } else if (obj.t == JV_STR) {
+    int rc = jstep(c, obj.u.s.n / 256);
+    if (rc < 0) return rc;
     size_t n = jutf8_count(obj.u.s.p, obj.u.s.n);
     if (norm_index(i, n, &k)) {
       size_t off = jutf8_offset(obj.u.s.p, obj.u.s.n, k), cl;
@@ -187,6 +185,8 @@ int jiter(jctx *c, jv v, const jlist **out) {
       return 0;
     }
     case JV_STR: {
+      int rc = jstep(c, v.u.s.n / 16);
+      if (rc < 0) return rc;
       size_t n = jutf8_count(v.u.s.p, v.u.s.n);
       jlist *l = jlist_new(c->a, n);
       if (!l) return jfail_mem(c);
@@ -207,15 +207,20 @@ int jiter(jctx *c, jv v, const jlist **out) {
 
 /* ---- slicing ---- */
 
-static int slice_arg(jctx *c, const jnode *x, bool *present, int64_t *v) {
+/* A slice bound: absent/None, an int, or (*bad) anything else. */
+static int slice_arg(jctx *c, const jnode *x, bool *present, int64_t *v, bool *bad) {
   *present = false;
   if (!x) return 0;
   jv a;
   int rc = jeval(c, x, &a);
   if (rc < 0) return rc;
-  if (a.t == JV_NONE || a.t == JV_UNDEF) return 0;
-  if (a.t != JV_INT && a.t != JV_BOOL)
+  if (a.t == JV_NONE) return 0;
+  if (a.t == JV_UNDEF) /* Jinja raises here rather than giving undefined */
     return jerr(c, GLOAM_EINVAL, "slice indices must be integers or None");
+  if (a.t != JV_INT && a.t != JV_BOOL) {
+    *bad = true;
+    return 0;
+  }
   *present = true;
   *v = a.t == JV_INT ? a.u.i : a.u.b;
   return 0;
@@ -225,20 +230,19 @@ static int eval_slice(jctx *c, const jnode *x, jv *out) {
   jv obj;
   int rc = jeval(c, x->a, &obj);
   if (rc < 0) return rc;
-  bool hs, he, hp;
+  bool hs, he, hp, bad = false;
   int64_t s = 0, e = 0, step = 1;
-  if ((rc = slice_arg(c, x->kids[0], &hs, &s)) < 0) return rc;
-  if ((rc = slice_arg(c, x->kids[1], &he, &e)) < 0) return rc;
-  if ((rc = slice_arg(c, x->kids[2], &hp, &step)) < 0) return rc;
+  if ((rc = slice_arg(c, x->kids[0], &hs, &s, &bad)) < 0) return rc;
+  if ((rc = slice_arg(c, x->kids[1], &he, &e, &bad)) < 0) return rc;
+  if ((rc = slice_arg(c, x->kids[2], &hp, &step, &bad)) < 0) return rc;
   if (!hp) step = 1;
-  if (step == 0) return jerr(c, GLOAM_EINVAL, "slice step cannot be zero");
-  if (obj.t == JV_UNDEF) {
-    *out = obj;
+  /* as for subscripts, a slice Python rejects with TypeError is undefined */
+  if (bad || (obj.t != JV_LIST && obj.t != JV_STR)) {
+    *out = jv_undef();
     return 0;
   }
+  if (step == 0) return jerr(c, GLOAM_EINVAL, "slice step cannot be zero");
   const jlist *items;
-  if (obj.t != JV_LIST && obj.t != JV_STR)
-    return jerr(c, GLOAM_EINVAL, "'%s' object is not subscriptable", jv_type_name(obj));
   if ((rc = jiter(c, obj, &items)) < 0) return rc;
   int64_t n = (int64_t)items->n;
   /* PySlice_AdjustIndices */
@@ -284,6 +288,13 @@ static int eval_slice(jctx *c, const jnode *x, jv *out) {
   if (!l) return jfail_mem(c);
   for (size_t i = 0; i < cnt; i++) l->items[i] = items->items[s + (int64_t)i * step];
   l->tuple = obj.u.l->tuple;
+  if (obj.u.l->range) { /* Python: a sliced range is a range */
+    const jlist *r = obj.u.l;
+    l->range = true;
+    l->r_start = r->r_start + s * r->r_step;
+    l->r_stop = r->r_start + e * r->r_step;
+    l->r_step = r->r_step * step;
+  }
   out->t = JV_LIST;
   out->u.l = l;
   return 0;
@@ -443,6 +454,7 @@ static int contains(jctx *c, jv item, jv cont, bool *out) {
   *out = false;
   switch (cont.t) {
     case JV_STR:
+      if (jstep(c, cont.u.s.n / 256) < 0) return GLOAM_ETOOBIG; /* linear scans cost steps */
       if (item.t != JV_STR)
         return jerr(c, GLOAM_EINVAL, "'in <string>' requires string as left operand, not %s",
                     jv_type_name(item));

@@ -178,6 +178,29 @@ static int exec_set(jctx *c, const jnode *x) {
   return bind(c, x->targets, x->n_targets, v);
 }
 
+/* A macro sees the variables of the scopes around its definition. The
+ * template's top level stays live (looked up at call time, as Jinja does);
+ * inner scopes (loop iterations) are copied into the arena, since they end
+ * before a macro stored in a namespace could be called. */
+static int snapshot_scopes(jctx *c, jscope **out) {
+  jscope *head = c->root, **link = &head;
+  for (jscope *s = c->sc; s && s != c->root; s = s->parent) {
+    jscope *copy = jalloc(c, sizeof *copy);
+    if (!copy) return jfail_mem(c);
+    *copy = (jscope){.n = s->n, .cap = s->n};
+    if (s->n) {
+      copy->v = jalloc(c, s->n * sizeof(jvar));
+      if (!copy->v) return jfail_mem(c);
+      memcpy(copy->v, s->v, s->n * sizeof(jvar));
+    }
+    copy->parent = c->root;
+    *link = copy;
+    link = &copy->parent;
+  }
+  *out = head;
+  return 0;
+}
+
 static int exec_stmt(jctx *c, const jnode *x) {
   int rc = jstep(c, 1);
   if (rc < 0) return rc;
@@ -204,8 +227,14 @@ static int exec_stmt(jctx *c, const jnode *x) {
     case JN_SETBLOCK:
       return exec_set(c, x);
     case JN_MACRO: {
-      jv m = {.t = JV_MACRO, .u.m = x};
-      return scope_set(c, c->sc, x->str, x->len, m);
+      jmacro *mac = jalloc(c, sizeof *mac);
+      if (!mac) return jfail_mem(c);
+      mac->node = x;
+      mac->closure = NULL;
+      jv m = {.t = JV_MACRO, .u.m = mac};
+      /* bind first, so the closure holds the macro itself (recursion) */
+      if ((rc = scope_set(c, c->sc, x->str, x->len, m)) < 0) return rc;
+      return snapshot_scopes(c, &mac->closure);
     }
     case JN_BREAK:
       c->loopctl = 1;
@@ -240,8 +269,9 @@ static int exec_body(jctx *c, jnode *const *body, size_t n) {
   return rc;
 }
 
-static int call_macro(jctx *c, const jnode *m, const jcall *args, jv *out) {
-  jscope s = {.parent = c->root};
+static int call_macro(jctx *c, const jmacro *mac, const jcall *args, jv *out) {
+  const jnode *m = mac->node;
+  jscope s = {.parent = mac->closure ? mac->closure : c->root};
   jscope *saved = c->sc;
   int saved_line = c->line;
   c->sc = &s;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "core/err.h"
 #include "engine/jinja_eval.h"
 
@@ -27,12 +29,12 @@ static int ret_list(jlist *l, jv *out) {
   return 0;
 }
 
-static int need_str(jctx *c, jv v, const char *f, jv *out) {
+/* str(v), with undefined as "" (Jinja's soft_str). */
+static int need_str(jctx *c, jv v, jv *out) {
   if (v.t == JV_UNDEF) {
     *out = jv_str("", 0);
     return 0;
   }
-  (void)f;
   return jstr_of(c, v, out);
 }
 
@@ -40,6 +42,18 @@ static int f_tojson(jctx *c, jv v, const jcall *a, jv *out) {
   jjson_opts o = {.indent = -1, .item_sep = ", ", .key_sep = ": "};
   const jv *ind = jarg(a, 0, "indent"), *sk = jarg(a, 99, "sort_keys");
   const jv *ea = jarg(a, 99, "ensure_ascii"), *sep = jarg(a, 99, "separators");
+  static const char *const known[] = {"indent", "sort_keys", "ensure_ascii", "separators"};
+  for (size_t k = 0; k < a->n_kw; k++) {
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+      ok |= a->kw[k].len == strlen(known[i]) && memcmp(a->kw[k].name, known[i], a->kw[k].len) == 0;
+    if (!ok)
+      return jerr(c, GLOAM_EINVAL, "tojson() got an unexpected keyword argument '%.*s'",
+                  (int)(a->kw[k].len > 64 ? 64 : a->kw[k].len), a->kw[k].name);
+  }
+  if (ind && ind->t == JV_UNDEF) return jerr_undef(c, *ind);
+  if (ind && ind->t != JV_INT && ind->t != JV_STR && ind->t != JV_NONE)
+    return jerr(c, GLOAM_EINVAL, "tojson(): indent must be an int or a str");
   if (ind && ind->t == JV_INT) {
     o.indent = ind->u.i < 0 ? 0 : ind->u.i > 64 ? 64 : (int)ind->u.i;
     o.item_sep = ",";
@@ -119,7 +133,6 @@ static int f_int(jctx *c, jv v, const jcall *a, jv *out) {
       if (end != tmp && !*end && isfinite(d) && fabs(d) < 9.2e18) *out = jv_int((int64_t)d);
     }
   }
-  (void)c;
   return 0;
 }
 
@@ -138,7 +151,6 @@ static int f_float(jctx *c, jv v, const jcall *a, jv *out) {
     while (*end == ' ' || *end == '\t' || *end == '\n') end++;
     if (end != tmp && !*end) *out = jv_float(d);
   }
-  (void)c;
   return 0;
 }
 
@@ -154,7 +166,7 @@ static int f_indent(jctx *c, jv v, const jcall *a, jv *out) {
     memset(p, ' ', (size_t)n);
     ind = jv_str(p, (size_t)n);
   }
-  if ((rc = need_str(c, v, "indent", &s)) < 0) return rc;
+  if ((rc = need_str(c, v, &s)) < 0) return rc;
   bool bl = blank && jv_truthy(*blank);
   buf b;
   buf_init(&b, c->lim.max_output);
@@ -165,7 +177,6 @@ static int f_indent(jctx *c, jv v, const jcall *a, jv *out) {
   while (rc == 0 && i <= n) {
     const char *nl = memchr(p + i, '\n', n - i);
     size_t e = nl ? (size_t)(nl - p) : n;
-    if (!nl && e == i && !line0) break; /* "s\n" has no extra empty line */
     if (!line0) {
       rc = buf_putc(&b, '\n');
       if (rc == 0 && (bl || e > i)) rc = buf_append(&b, ind.u.s.p, ind.u.s.n);
@@ -330,7 +341,7 @@ static int f_unique(jctx *c, jv v, jv *out) {
 
 static int f_escape(jctx *c, jv v, jv *out) {
   jv s;
-  int rc = need_str(c, v, "escape", &s);
+  int rc = need_str(c, v, &s);
   if (rc < 0) return rc;
   buf b;
   buf_init(&b, c->lim.max_output);
@@ -358,11 +369,12 @@ int jfilter_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, j
 #define IS(n) eqn(name, len, n)
   if (IS("tojson")) return f_tojson(c, v, a, out);
   if (IS("trim") || IS("upper") || IS("lower") || IS("capitalize") || IS("title")) {
-    if ((rc = need_str(c, v, name, &s)) < 0) return rc;
+    if ((rc = need_str(c, v, &s)) < 0) return rc;
     if (IS("trim")) return jstr_strip(c, s, jarg(a, 0, "chars"), true, true, out);
     return jstr_case(c, s, IS("lower") ? 0 : IS("upper") ? 1 : IS("capitalize") ? 2 : 4, out);
   }
   if (IS("length") || IS("count")) {
+    if (v.t == JV_STR && (rc = jstep(c, v.u.s.n / 256)) < 0) return rc;
     int64_t n = jv_len(v);
     if (n < 0) return jerr(c, GLOAM_EINVAL, "object of type '%s' has no len()", jv_type_name(v));
     *out = jv_int(n);
@@ -402,6 +414,7 @@ int jfilter_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, j
   if (IS("int")) return f_int(c, v, a, out);
   if (IS("float")) return f_float(c, v, a, out);
   if (IS("abs")) {
+    if (v.t == JV_BOOL) v = jv_int(v.u.b);
     if (v.t == JV_INT)
       *out = jv_int(v.u.i < 0 && v.u.i != INT64_MIN ? -v.u.i : v.u.i);
     else if (v.t == JV_FLOAT)
@@ -445,7 +458,7 @@ int jfilter_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, j
   if (IS("replace")) {
     const jv *o = jarg(a, 0, "old"), *n = jarg(a, 1, "new"), *cnt = jarg(a, 2, "count");
     if (!o || !n) return jerr(c, GLOAM_EINVAL, "replace() needs old and new");
-    if ((rc = need_str(c, v, name, &s)) < 0) return rc;
+    if ((rc = need_str(c, v, &s)) < 0) return rc;
     return jstr_replace(c, s, *o, *n, cnt && cnt->t == JV_INT ? cnt->u.i : -1, out);
   }
   if (IS("indent")) return f_indent(c, v, a, out);
@@ -485,12 +498,21 @@ int jfilter_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, j
     *out = jgetattr(v, n->u.s.p, n->u.s.n);
     return 0;
   }
-  if (IS("wordcount")) {
-    if ((rc = need_str(c, v, name, &s)) < 0) return rc;
-    jv parts;
-    jcall none = {0};
-    if ((rc = jmethod_call(c, s, "split", 5, &none, &parts)) < 0) return rc;
-    *out = jv_int((int64_t)parts.u.l->n);
+  if (IS("wordcount")) { /* Jinja counts matches of the regex \w+ */
+    if ((rc = need_str(c, v, &s)) < 0) return rc;
+    int64_t words = 0;
+    bool in_word = false;
+    for (size_t i = 0; i < s.u.s.n;) {
+      size_t k;
+      uint32_t cp = jutf8_decode(s.u.s.p + i, s.u.s.n - i, &k);
+      utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)cp);
+      bool w = cp == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+               (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+      if (w && !in_word) words++;
+      in_word = w;
+      i += k;
+    }
+    *out = jv_int(words);
     return 0;
   }
 #undef IS
@@ -499,6 +521,14 @@ int jfilter_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, j
 
 int jtest_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, bool *out) {
   const jv *a0 = jarg(a, 0, NULL);
+  static const char *const unary[] = {"defined", "undefined", "none",     "boolean",  "true",
+                                      "false",   "integer",   "float",    "number",   "string",
+                                      "mapping", "iterable",  "sequence", "callable", "lower",
+                                      "upper",   "escaped",   "even",     "odd"};
+  if (a->n_pos + a->n_kw > 0)
+    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
+      if (eqn(name, len, unary[i]))
+        return jerr(c, GLOAM_EINVAL, "test '%s' takes no arguments", unary[i]);
 #define IS(n) eqn(name, len, n)
   if (IS("defined"))
     *out = v.t != JV_UNDEF;
@@ -540,16 +570,28 @@ int jtest_apply(jctx *c, const char *name, size_t len, jv v, const jcall *a, boo
   } else if (IS("escaped"))
     *out = false;
   else if (IS("even") || IS("odd") || IS("divisibleby")) {
-    if (v.t != JV_INT && v.t != JV_BOOL)
-      return jerr(c, GLOAM_EINVAL, "%.*s test needs an integer", (int)len, name);
-    int64_t x = v.t == JV_INT ? v.u.i : v.u.b, d = 2;
+    /* Python: value % 2 == 1, value % 2 == 0, value % num == 0 (floats too) */
+    if (!jv_is_num(v)) return jerr(c, GLOAM_EINVAL, "%.*s test needs a number", (int)len, name);
+    jv d = jv_int(2);
     if (IS("divisibleby")) {
-      if (!a0 || a0->t != JV_INT || a0->u.i == 0)
-        return jerr(c, GLOAM_EINVAL, "divisibleby needs a non-zero integer");
-      d = a0->u.i;
+      if (!a0 || !jv_is_num(*a0)) return jerr(c, GLOAM_EINVAL, "divisibleby needs a number");
+      d = *a0;
     }
-    bool div = d == -1 || x % d == 0;
-    *out = IS("odd") ? !div : div;
+    double r;
+    if (v.t != JV_FLOAT && d.t != JV_FLOAT) {
+      int64_t xi = v.t == JV_INT ? v.u.i : v.u.b, yi = d.t == JV_INT ? d.u.i : d.u.b;
+      if (yi == 0) return jerr(c, GLOAM_EINVAL, "integer modulo by zero");
+      int64_t ri = yi == -1 ? 0 : xi % yi;
+      if (ri != 0 && ((ri < 0) != (yi < 0))) ri += yi;
+      r = (double)ri;
+    } else {
+      double x = v.t == JV_FLOAT ? v.u.f : (double)(v.t == JV_INT ? v.u.i : v.u.b);
+      double y = d.t == JV_FLOAT ? d.u.f : (double)(d.t == JV_INT ? d.u.i : d.u.b);
+      if (y == 0) return jerr(c, GLOAM_EINVAL, "float modulo by zero");
+      r = fmod(x, y);
+      if (r != 0 && ((r < 0) != (y < 0))) r += y;
+    }
+    *out = IS("odd") ? r == 1 : r == 0;
   } else if (IS("sameas")) {
     if (!a0) return jerr(c, GLOAM_EINVAL, "sameas needs an argument");
     *out = (v.t == a0->t) && (v.t == JV_NONE || v.t == JV_UNDEF ||

@@ -38,7 +38,7 @@ int jv_from_json(jctx *c, const json_t *j, unsigned depth, jv *out) {
         jv val;
         int rc = jv_from_json(c, v, depth + 1, &val);
         if (rc < 0) return rc;
-        if (jdict_put(c->a, d, jv_str(k, strlen(k)), val) < 0) return jfail_mem(c);
+        if (jdict_append(c->a, d, jv_str(k, strlen(k)), val) < 0) return jfail_mem(c);
       }
       if (jdict_seal(c->a, d) < 0) return jfail_mem(c);
       out->t = JV_DICT;

@@ -251,6 +251,8 @@ static bool affix(jv s, jv a, bool end) {
 
 static int str_method(jctx *c, jv s, const char *name, size_t len, const jcall *a, jv *out) {
   const jv *a0 = jarg(a, 0, NULL), *a1 = jarg(a, 1, NULL);
+  int src = jstep(c, s.u.s.n / 256); /* string methods scan their input */
+  if (src < 0) return src;
   if (eqn(name, len, "startswith") || eqn(name, len, "endswith")) {
     bool end = name[0] == 'e', r = false;
     if (!a0) return jerr(c, GLOAM_EINVAL, "%.*s() takes at least 1 argument", (int)len, name);
@@ -448,6 +450,8 @@ static int bi_range(jctx *c, const jcall *a, jv *out) {
   jlist *l;
   if ((rc = list_of(c, (size_t)cnt, &l)) < 0) return rc;
   for (uint64_t i = 0; i < cnt; i++) l->items[i] = jv_int(start + (int64_t)i * step);
+  l->range = true;
+  l->r_start = start, l->r_stop = stop, l->r_step = step;
   out->t = JV_LIST;
   out->u.l = l;
   return 0;

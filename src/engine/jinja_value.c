@@ -6,6 +6,8 @@
  */
 #include "engine/jinja_value.h"
 
+#include "engine/jinja_ast.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -115,6 +117,7 @@ jlist *jlist_new(arena *a, size_t n) {
   if (!l) return NULL;
   l->n = n;
   l->tuple = false;
+  l->range = false;
   return l;
 }
 
@@ -161,7 +164,7 @@ static const jv *index_find(const jdict *d, jv key, size_t *slot_out) {
 }
 
 int jdict_seal(arena *a, jdict *d) {
-  if (d->n <= 8 || d->n > UINT32_MAX / 4) return 0;
+  if (d->index || d->n <= 8 || d->n > UINT32_MAX / 4) return 0;
   size_t cap = 16;
   while (cap < d->n * 2) cap *= 2;
   uint32_t *idx = arena_zalloc(a, cap * sizeof(uint32_t));
@@ -186,13 +189,8 @@ const jv *jdict_get_str(const jdict *d, const char *key, size_t n) {
   return jdict_get(d, jv_str(key, n));
 }
 
-int jdict_put(arena *a, jdict *d, jv key, jv val) {
-  for (size_t i = 0; i < d->n; i++) {
-    if (jv_eq(d->ents[i].key, key)) {
-      d->ents[i].val = val;
-      return 0;
-    }
-  }
+/* Adds an entry, growing the array; keeps an existing index up to date. */
+static int dict_add(arena *a, jdict *d, jv key, jv val) {
   if (d->n == d->cap) {
     size_t nc = d->cap ? d->cap * 2 : 4;
     jdict_ent *ne = arena_alloc(a, nc * sizeof(jdict_ent));
@@ -204,8 +202,28 @@ int jdict_put(arena *a, jdict *d, jv key, jv val) {
   d->ents[d->n].key = key;
   d->ents[d->n].val = val;
   d->n++;
-  d->index = NULL; /* a namespace that grows stays small; reseal if needed */
+  if (!d->index) return d->n > 16 ? jdict_seal(a, d) : 0;
+  if (d->n * 2 > d->index_cap) {
+    d->index = NULL;
+    return jdict_seal(a, d);
+  }
+  size_t slot;
+  index_find(d, key, &slot);
+  d->index[slot] = (uint32_t)d->n;
   return 0;
+}
+
+int jdict_put(arena *a, jdict *d, jv key, jv val) {
+  jv *existing = (jv *)jdict_get(d, key);
+  if (existing) {
+    *existing = val;
+    return 0;
+  }
+  return dict_add(a, d, key, val);
+}
+
+int jdict_append(arena *a, jdict *d, jv key, jv val) {
+  return dict_add(a, d, key, val);
 }
 
 /* ---- semantics ---- */
@@ -458,6 +476,11 @@ static int write_repr_d(buf *out, jv v, unsigned depth) {
       return write_str_repr(out, v.u.s.p, v.u.s.n);
     case JV_LIST: {
       const jlist *l = v.u.l;
+      if (l->range && l->r_step == 1)
+        return buf_printf(out, "range(%" PRId64 ", %" PRId64 ")", l->r_start, l->r_stop);
+      if (l->range)
+        return buf_printf(out, "range(%" PRId64 ", %" PRId64 ", %" PRId64 ")", l->r_start,
+                          l->r_stop, l->r_step);
       rc = buf_putc(out, l->tuple ? '(' : '[');
       for (size_t i = 0; i < l->n && rc == 0; i++) {
         if (i) rc = buf_append(out, ", ", 2);
@@ -482,6 +505,11 @@ static int write_repr_d(buf *out, jv v, unsigned depth) {
       if (rc == 0 && v.t == JV_NS) rc = buf_putc(out, '>');
       return rc;
     }
+    case JV_UNDEF:
+      return buf_append_str(out, "Undefined"); /* repr() of Jinja's Undefined */
+    case JV_MACRO:
+      return buf_printf(out, "<Macro '%.*s'>",
+                        (int)(v.u.m->node->len > 256 ? 256 : v.u.m->node->len), v.u.m->node->str);
     default:
       return write_str_d(out, v, depth);
   }
@@ -508,7 +536,7 @@ static int write_str_d(buf *out, jv v, unsigned depth) {
     case JV_NS:
       return write_repr_d(out, v, depth);
     case JV_MACRO:
-      return buf_append_str(out, "<macro>");
+      return write_repr_d(out, v, depth);
     case JV_FUNC:
       return buf_append_str(out, "<built-in function>");
     case JV_LOOP:

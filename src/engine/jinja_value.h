@@ -46,6 +46,13 @@ typedef struct jlist jlist;
 typedef struct jdict jdict;
 typedef struct jloop jloop;
 struct jnode;
+struct jscope;
+
+/* A macro and the scope it was defined in (its closure). */
+typedef struct jmacro {
+  const struct jnode *node;
+  struct jscope *closure;
+} jmacro;
 
 typedef struct jv {
   uint8_t t;
@@ -59,7 +66,7 @@ typedef struct jv {
     } s;
     jlist *l;
     jdict *d; /* JV_DICT and JV_NS */
-    const struct jnode *m;
+    const jmacro *m;
     int fn;
     jloop *loop;
   } u;
@@ -68,6 +75,8 @@ typedef struct jv {
 struct jlist {
   size_t n;
   bool tuple;
+  bool range; /* made by range(): printed as Python prints a range */
+  int64_t r_start, r_stop, r_step;
   jv items[];
 };
 
@@ -77,8 +86,9 @@ typedef struct jdict_ent {
 } jdict_ent;
 
 /* Dicts are built once (jdict_new + jdict_put, then read-only), except
- * namespaces, which grow through jdict_put. Dicts with many keys get a hash
- * index so lookups stay O(1) on hostile input. */
+ * namespaces, which grow through jdict_put. Dicts with more than 16 keys
+ * get a hash index (kept up to date as they grow) so lookups and inserts
+ * stay O(1) on hostile input. */
 struct jdict {
   size_t n, cap;
   jdict_ent *ents;
@@ -130,8 +140,11 @@ jlist *jlist_new(arena *a, size_t n);
 jdict *jdict_new(arena *a, size_t cap);
 /* Inserts or replaces key. Returns 0 or GLOAM_ENOMEM (arena exhausted). */
 int jdict_put(arena *a, jdict *d, jv key, jv val);
-/* Builds the hash index when the dict is large; call after the last put
- * of a read-only dict. Returns 0 or GLOAM_ENOMEM. */
+/* Adds key without looking for an existing entry (the caller knows the
+ * keys are unique, e.g. a JSON object). Returns 0 or GLOAM_ENOMEM. */
+int jdict_append(arena *a, jdict *d, jv key, jv val);
+/* Builds the hash index when the dict has more than 8 keys and none yet.
+ * Returns 0 or GLOAM_ENOMEM. */
 int jdict_seal(arena *a, jdict *d);
 /* The value for key, or NULL. */
 const jv *jdict_get(const jdict *d, jv key);

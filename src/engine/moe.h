@@ -8,8 +8,8 @@
  * (gathered into one batch), so each expert's weights are read once per
  * step.
  *
- * Ownership: writes session scratch only. Thread safety: one session per
- * thread.
+ * Ownership: writes the step's scratch (eng_work) only. Thread safety: one
+ * caller per eng_work.
  */
 #ifndef GLOAM_ENGINE_MOE_H
 #define GLOAM_ENGINE_MOE_H
@@ -25,6 +25,7 @@ void moe_route(const float *logits, int n, int k, bool norm, float *probs_scratc
                float *w);
 
 /* out[T, hidden] = MLP(h[T, hidden]) for layer L (dense or routed). */
-void ffn_forward(gloam_session *s, const eng_layer *L, const float *h, float *out, int T);
+void ffn_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,
+                 int T);
 
 #endif

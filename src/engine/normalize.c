@@ -30,7 +30,7 @@ static int lead_info(uint8_t b, uint8_t *lo, uint8_t *hi) {
   return 0;
 }
 
-size_t utf8_seq_len(const uint8_t *p, size_t n) {
+size_t tok_utf8_len(const uint8_t *p, size_t n) {
   if (n == 0) return 0;
   if (p[0] < 0x80) return 1;
   uint8_t lo, hi;
@@ -43,7 +43,7 @@ size_t utf8_seq_len(const uint8_t *p, size_t n) {
 }
 
 /* Bytes of the maximal invalid subpart at p (>= 1). */
-static size_t utf8_bad_len(const uint8_t *p, size_t n) {
+static size_t tok_utf8_bad_len(const uint8_t *p, size_t n) {
   uint8_t lo, hi;
   int len = lead_info(p[0], &lo, &hi);
   if (len == 0 || n < 2 || p[1] < lo || p[1] > hi) return 1;
@@ -52,7 +52,7 @@ static size_t utf8_bad_len(const uint8_t *p, size_t n) {
   return k;
 }
 
-uint32_t utf8_decode(const uint8_t *p, size_t len) {
+uint32_t tok_utf8_decode(const uint8_t *p, size_t len) {
   switch (len) {
     case 1:
       return p[0];
@@ -66,7 +66,7 @@ uint32_t utf8_decode(const uint8_t *p, size_t len) {
   }
 }
 
-size_t utf8_encode(uint32_t cp, char out[4]) {
+size_t tok_utf8_encode(uint32_t cp, char out[4]) {
   if (cp < 0x80) {
     out[0] = (char)cp;
     return 1;
@@ -89,20 +89,20 @@ size_t utf8_encode(uint32_t cp, char out[4]) {
   return 4;
 }
 
-bool utf8_valid(const uint8_t *p, size_t n) {
+bool tok_utf8_valid(const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n;) {
     if (p[i] < 0x80) {
       i++;
       continue;
     }
-    size_t l = utf8_seq_len(p + i, n - i);
+    size_t l = tok_utf8_len(p + i, n - i);
     if (l == 0) return false;
     i += l;
   }
   return true;
 }
 
-int utf8_sanitize(const uint8_t *p, size_t n, buf *out) {
+int tok_utf8_sanitize(const uint8_t *p, size_t n, buf *out) {
   buf_reset(out);
   size_t run = 0; /* start of the pending valid run */
   for (size_t i = 0; i < n;) {
@@ -110,7 +110,7 @@ int utf8_sanitize(const uint8_t *p, size_t n, buf *out) {
       i++;
       continue;
     }
-    size_t l = utf8_seq_len(p + i, n - i);
+    size_t l = tok_utf8_len(p + i, n - i);
     if (l) {
       i += l;
       continue;
@@ -118,13 +118,13 @@ int utf8_sanitize(const uint8_t *p, size_t n, buf *out) {
     int rc = buf_append(out, p + run, i - run);
     if (rc == 0) rc = buf_append(out, "\xEF\xBF\xBD", 3);
     if (rc < 0) return rc;
-    i += utf8_bad_len(p + i, n - i);
+    i += tok_utf8_bad_len(p + i, n - i);
     run = i;
   }
   return buf_append(out, p + run, n - run);
 }
 
-bool uni_is_space(uint32_t c) {
+bool tok_is_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
          c == 0x3000;
@@ -172,9 +172,9 @@ static int nfc_fast(const uint8_t *p, size_t n, buf *out) {
       last_start = i++;
       continue;
     }
-    size_t l = utf8_seq_len(p + i, n - i);
+    size_t l = tok_utf8_len(p + i, n - i);
     if (l == 0) l = 1;
-    if (nfc_boundary(utf8_decode(p + i, l))) {
+    if (nfc_boundary(tok_utf8_decode(p + i, l))) {
       last_start = i;
       i += l;
       continue;
@@ -185,9 +185,9 @@ static int nfc_fast(const uint8_t *p, size_t n, buf *out) {
     if (rc < 0) return rc;
     size_t end = i + l;
     while (end < n) {
-      size_t k = utf8_seq_len(p + end, n - end);
+      size_t k = tok_utf8_len(p + end, n - end);
       if (k == 0) k = 1;
-      if (nfc_boundary(utf8_decode(p + end, k))) break;
+      if (nfc_boundary(tok_utf8_decode(p + end, k))) break;
       end += k;
     }
     rc = nfc_run(p + start, end - start, out);
@@ -218,16 +218,16 @@ static int unicode_form(enum norm_type type, const uint8_t *p, size_t n, buf *ou
 
 static int lowercase(const uint8_t *p, size_t n, buf *out) {
   for (size_t i = 0; i < n;) {
-    size_t l = utf8_seq_len(p + i, n - i);
+    size_t l = tok_utf8_len(p + i, n - i);
     if (l == 0) l = 1;
-    uint32_t cp = l == 1 ? p[i] : utf8_decode(p + i, l);
+    uint32_t cp = l == 1 ? p[i] : tok_utf8_decode(p + i, l);
     char enc[4];
     size_t el;
     if (cp < 0x80) {
       enc[0] = (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
       el = 1;
     } else {
-      el = utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
+      el = tok_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
     }
     int rc = buf_append(out, enc, el);
     if (rc < 0) return rc;
@@ -269,7 +269,7 @@ static int replace_re(const norm_step *s, const uint8_t *p, size_t n, buf *out) 
     run = b;
     if (b == a) {
       if (b >= n) break;
-      size_t l = utf8_seq_len(p + b, n - b);
+      size_t l = tok_utf8_len(p + b, n - b);
       size_t adv = l ? l : 1;
       rc = buf_append(out, p + b, adv);
       if (rc < 0) goto done;
@@ -289,8 +289,8 @@ static int strip(const norm_step *s, const uint8_t *p, size_t n, buf *out) {
   size_t a = 0, b = n;
   if (s->strip_left) {
     while (a < b) {
-      size_t l = utf8_seq_len(p + a, b - a);
-      if (l == 0 || !uni_is_space(utf8_decode(p + a, l))) break;
+      size_t l = tok_utf8_len(p + a, b - a);
+      if (l == 0 || !tok_is_space(tok_utf8_decode(p + a, l))) break;
       a += l;
     }
   }
@@ -298,8 +298,8 @@ static int strip(const norm_step *s, const uint8_t *p, size_t n, buf *out) {
     while (b > a) {
       size_t k = b - 1;
       while (k > a && (p[k] & 0xC0) == 0x80) k--;
-      size_t l = utf8_seq_len(p + k, b - k);
-      if (l == 0 || !uni_is_space(utf8_decode(p + k, l))) break;
+      size_t l = tok_utf8_len(p + k, b - k);
+      if (l == 0 || !tok_is_space(tok_utf8_decode(p + k, l))) break;
       b = k;
     }
   }

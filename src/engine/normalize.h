@@ -17,14 +17,14 @@
 #include "engine/tokenizer_int.h"
 
 /* Rust's char::is_whitespace (the Unicode White_Space property). */
-bool uni_is_space(uint32_t cp);
+bool tok_is_space(uint32_t cp);
 
 /* Copies text into out, replacing each invalid UTF-8 sequence with U+FFFD
  * (one per maximal invalid subpart, like Rust's from_utf8_lossy). */
-int utf8_sanitize(const uint8_t *p, size_t n, buf *out);
+int tok_utf8_sanitize(const uint8_t *p, size_t n, buf *out);
 
 /* True if p[0..n) is valid UTF-8. */
-bool utf8_valid(const uint8_t *p, size_t n);
+bool tok_utf8_valid(const uint8_t *p, size_t n);
 
 /* Runs the tokenizer's normalizer steps over p[0..n); the result replaces
  * out's contents. tmp is scratch. Returns 0, GLOAM_ENOMEM, GLOAM_ETOOBIG. */

@@ -85,6 +85,24 @@ void pt_ctx_deinit(pt_ctx *c) {
   memset(c, 0, sizeof *c);
 }
 
+void pt_ctx_trim(pt_ctx *c, size_t keep) {
+  for (int i = 0; i < 2; i++) {
+    pt_list *l = &c->l[i];
+    if (l->text.cap > keep || l->cap * sizeof *l->p > keep) {
+      buf_deinit(&l->text);
+      buf_init(&l->text, TOK_MAX_TEXT * 2);
+      mem_free(l->p);
+      l->p = NULL;
+      l->n = l->cap = 0;
+    }
+  }
+  if (c->cap_sp * sizeof *c->sp > keep) {
+    mem_free(c->sp);
+    c->sp = NULL;
+    c->n_sp = c->cap_sp = 0;
+  }
+}
+
 /* ---- lists and spans ---- */
 
 static void list_reset(pt_list *l) {
@@ -142,7 +160,7 @@ static int spans_regex(pt_ctx *c, const pcre2_code *re, const uint8_t *p, size_t
     if (rc < 0) return rc;
     prev = b;
     if (b == a) {
-      size_t l = utf8_seq_len(p + b, n - b);
+      size_t l = tok_utf8_len(p + b, n - b);
       pos = b + (l ? l : 1);
     } else {
       pos = b;
@@ -181,9 +199,9 @@ static bool is_numeric(uint32_t cp) {
 static int spans_charfn(pt_ctx *c, bool (*fn)(uint32_t), const uint8_t *p, size_t n) {
   size_t prev = 0;
   for (size_t i = 0; i < n;) {
-    size_t l = utf8_seq_len(p + i, n - i);
+    size_t l = tok_utf8_len(p + i, n - i);
     if (l == 0) l = 1;
-    if (fn(utf8_decode(p + i, l))) {
+    if (fn(tok_utf8_decode(p + i, l))) {
       int rc = 0;
       if (i > prev) rc = span_add(c, prev, i, false);
       if (rc == 0) rc = span_add(c, i, i + l, true);
@@ -253,7 +271,7 @@ static int emit_spans(pt_ctx *c, enum split_behavior bh, bool invert, const uint
 }
 
 static bool is_space_fn(uint32_t cp) {
-  return uni_is_space(cp);
+  return tok_is_space(cp);
 }
 
 static int metaspace(const pt_step *st, pt_ctx *c, const uint8_t *p, size_t n, bool at_start,

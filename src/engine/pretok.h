@@ -59,6 +59,8 @@ extern const char pretok_ws_re[];
 
 int pt_ctx_init(pt_ctx *c);
 void pt_ctx_deinit(pt_ctx *c);
+/* Frees list storage grown past keep bytes (a reused ctx after a big call). */
+void pt_ctx_trim(pt_ctx *c, size_t keep);
 
 /* Pre-tokenizes p[0..n). at_start: the segment begins the input. OUT:
  * *out points to a list inside c, valid until the next call. Returns 0,

@@ -2,12 +2,14 @@
  *
  * engine/session.c: gloam_session: the KV cache and every scratch buffer,
  * allocated once at creation; evaluation in steps of at most n_batch
- * tokens; reset, truncate, cancel.
+ * tokens; reset, truncate, cancel. Also the step scratch (eng_work) that
+ * sessions and batches share the layout of.
  *
- * DESIGN: the cache holds float32 keys and values for every layer and
- * position [n_layers, n_ctx, n_kv_heads * head_dim]. n_past only advances
- * when a whole evaluation succeeded, so an error or cancel leaves the
- * visible cache unchanged (rows written past n_past are overwritten later).
+ * DESIGN: the cache holds keys and values (float32, or IEEE half with
+ * kv_f16) for every layer and position [n_layers, n_ctx, n_kv_heads *
+ * head_dim]. n_past only advances when a whole evaluation succeeded, so an
+ * error or cancel leaves the visible cache unchanged (rows written past
+ * n_past are overwritten later).
  */
 #include <string.h>
 
@@ -16,13 +18,14 @@
 #include "engine/engine_impl.h"
 
 gloam_session_params gloam_session_default_params(void) {
-  gloam_session_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0, .logits_all = false};
+  gloam_session_params p = {
+      .n_ctx = 0, .n_batch = 512, .n_threads = 0, .logits_all = false, .kv_f16 = false};
   return p;
 }
 
-static float *falloc(size_t n, bool *ok) {
+static void *zalloc(size_t n, size_t size, bool *ok) {
   if (n == 0) n = 1;
-  float *p = mem_calloc(n, sizeof(float));
+  void *p = mem_calloc(n, size);
   if (!p) *ok = false;
   return p;
 }
@@ -32,41 +35,78 @@ static size_t max3(size_t a, size_t b, size_t c) {
   return m > c ? m : c;
 }
 
-static int alloc_buffers(gloam_session *s) {
-  const model_config *c = s->m->cfg;
-  size_t B = (size_t)s->n_batch, H = (size_t)c->hidden, hd = (size_t)c->head_dim;
-  size_t qrow = (size_t)c->n_heads * hd,
+int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) {
+  const model_config *c = m->cfg;
+  memset(w, 0, sizeof *w);
+  w->n_rows = n_rows;
+  size_t B = (size_t)n_rows, H = (size_t)c->hidden, hd = (size_t)c->head_dim;
+  size_t qrow = (size_t)c->n_heads * hd, kv_row = (size_t)c->n_kv_heads * hd,
          ff = max3((size_t)c->ffn_hidden, (size_t)c->moe_ffn_hidden, 1);
   size_t E = (size_t)c->n_experts, K = (size_t)(E ? c->n_experts_per_tok : 0);
-  size_t kv = (size_t)c->n_layers * (size_t)s->n_ctx * s->kv_row;
   bool ok = true;
-  s->k_cache = falloc(kv, &ok);
-  s->v_cache = falloc(kv, &ok);
-  s->x = falloc(B * H, &ok);
-  s->h = falloc(B * H, &ok);
-  s->q = falloc(B * qrow, &ok);
-  s->k = falloc(B * s->kv_row, &ok);
-  s->v = falloc(B * s->kv_row, &ok);
-  s->att = falloc(B * qrow, &ok);
-  s->o = falloc(B * max3(H, qrow, hd), &ok);
-  s->ff_a = falloc(B * ff, &ok);
-  s->ff_b = falloc(B * ff, &ok);
-  s->scores = falloc((size_t)s->n_work * (size_t)s->n_ctx, &ok);
-  s->rope_cos = falloc(2 * B * (hd / 2), &ok);
-  s->rope_sin = falloc(2 * B * (hd / 2), &ok);
+  const size_t F = sizeof(float);
+  if (n_threads > 1 && !(w->pool = kern_pool_new(n_threads))) ok = false;
+  w->x = zalloc(B * H, F, &ok);
+  w->h = zalloc(B * H, F, &ok);
+  w->q = zalloc(B * qrow, F, &ok);
+  w->k = zalloc(B * kv_row, F, &ok);
+  w->v = zalloc(B * kv_row, F, &ok);
+  w->att = zalloc(B * qrow, F, &ok);
+  w->o = zalloc(B * max3(H, qrow, hd), F, &ok);
+  w->ff_a = zalloc(B * ff, F, &ok);
+  w->ff_b = zalloc(B * ff, F, &ok);
+  w->rope_cos = zalloc(2 * B * (hd / 2), F, &ok);
+  w->rope_sin = zalloc(2 * B * (hd / 2), F, &ok);
+  w->row_sess = zalloc(B, sizeof *w->row_sess, &ok);
+  w->pos = zalloc(B, sizeof *w->pos, &ok);
+  w->krow = zalloc(B, sizeof *w->krow, &ok);
+  w->vrow = zalloc(B, sizeof *w->vrow, &ok);
+  w->out_rows = zalloc(B, sizeof *w->out_rows, &ok);
+  w->tokens = zalloc(B, sizeof *w->tokens, &ok);
   if (E) {
-    s->router = falloc(B * E, &ok);
-    s->probs = falloc(E, &ok);
-    s->sel_w = falloc(B * K, &ok);
-    s->gw = falloc(B, &ok);
-    s->gx = falloc(B * H, &ok);
-    s->gy = falloc(B * H, &ok);
-    s->sel = mem_calloc(B * K, sizeof(int32_t));
-    s->gather = mem_calloc(B, sizeof(int32_t));
-    if (!s->sel || !s->gather) ok = false;
+    w->router = zalloc(B * E, F, &ok);
+    w->probs = zalloc(E, F, &ok);
+    w->sel_w = zalloc(B * K, F, &ok);
+    w->gw = zalloc(B, F, &ok);
+    w->gx = zalloc(B * H, F, &ok);
+    w->gy = zalloc(B * H, F, &ok);
+    w->sel = zalloc(B * K, sizeof(int32_t), &ok);
+    w->gather = zalloc(B, sizeof(int32_t), &ok);
   }
-  s->logits = falloc((s->logits_all ? B : 1) * (size_t)c->vocab, &ok);
-  return ok ? 0 : GLOAM_ENOMEM;
+  if (ok) return 0;
+  eng_work_deinit(w);
+  return GLOAM_ENOMEM;
+}
+
+void eng_work_deinit(eng_work *w) {
+  void *bufs[] = {w->x,
+                  w->h,
+                  w->q,
+                  w->k,
+                  w->v,
+                  w->att,
+                  w->o,
+                  w->ff_a,
+                  w->ff_b,
+                  w->rope_cos,
+                  w->rope_sin,
+                  w->row_sess,
+                  w->pos,
+                  (void *)w->krow,
+                  (void *)w->vrow,
+                  w->out_rows,
+                  w->tokens,
+                  w->router,
+                  w->probs,
+                  w->sel_w,
+                  w->gw,
+                  w->gx,
+                  w->gy,
+                  w->sel,
+                  w->gather};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) mem_free(bufs[i]);
+  kern_pool_free(w->pool);
+  memset(w, 0, sizeof *w);
 }
 
 int gloam_session_new(gloam_session **out, gloam_model *m, const gloam_session_params *params) {
@@ -85,28 +125,31 @@ int gloam_session_new(gloam_session **out, gloam_model *m, const gloam_session_p
   s->n_batch = n_batch;
   s->n_threads = p.n_threads > 0 ? p.n_threads : m->n_threads;
   s->logits_all = p.logits_all;
+  s->kv_f16 = p.kv_f16;
   s->kv_row = (size_t)m->cfg->n_kv_heads * (size_t)m->cfg->head_dim;
-  s->n_work = s->n_threads;
   atomic_init(&s->cancel, false);
+  bool ok = true;
+  size_t kv = (size_t)m->cfg->n_layers * (size_t)n_ctx * s->kv_row;
+  size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
+  s->k_cache = zalloc(kv, esz, &ok);
+  s->v_cache = zalloc(kv, esz, &ok);
+  s->logits =
+      zalloc((s->logits_all ? (size_t)n_batch : 1) * (size_t)m->cfg->vocab, sizeof(float), &ok);
   int rc = GLOAM_ENOMEM;
-  if (s->n_threads > 1 && !(s->pool = kern_pool_new(s->n_threads))) goto fail;
-  if ((rc = alloc_buffers(s)) < 0) goto fail;
+  if (!ok || (rc = eng_work_init(&s->w, m, n_batch, s->n_threads)) < 0) {
+    gloam_session_free(s);
+    return GLOAM_ENOMEM;
+  }
   *out = s;
   return 0;
-fail:
-  gloam_session_free(s);
-  return rc;
 }
 
 void gloam_session_free(gloam_session *s) {
   if (!s) return;
-  float *bufs[] = {s->k_cache, s->v_cache, s->x,     s->h,    s->q,      s->k,        s->v,
-                   s->att,     s->o,       s->ff_a,  s->ff_b, s->scores, s->rope_cos, s->rope_sin,
-                   s->router,  s->probs,   s->sel_w, s->gw,   s->gx,     s->gy,       s->logits};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) mem_free(bufs[i]);
-  mem_free(s->sel);
-  mem_free(s->gather);
-  kern_pool_free(s->pool);
+  mem_free(s->k_cache);
+  mem_free(s->v_cache);
+  mem_free(s->logits);
+  eng_work_deinit(&s->w);
   mem_free(s);
 }
 
@@ -126,20 +169,31 @@ int gloam_session_eval(gloam_session *s, const int32_t *tokens, int n_tokens) {
   if (s->logits_all && n_tokens > s->n_batch)
     return err_set(s->err, GLOAM_ERANGE, "logits_all: %d tokens > n_batch %d", n_tokens,
                    s->n_batch);
+  eng_work *w = &s->w;
   int done = 0;
   while (done < n_tokens) {
     int T = n_tokens - done < s->n_batch ? n_tokens - done : s->n_batch;
     bool last = done + T == n_tokens;
-    int mode = !last           ? FORWARD_LOGITS_NONE
-               : s->logits_all ? FORWARD_LOGITS_ALL
-                               : FORWARD_LOGITS_LAST;
-    int rc = forward_step(s, tokens + done, T, s->n_past + done, mode);
+    for (int t = 0; t < T; t++) {
+      w->row_sess[t] = s;
+      w->pos[t] = s->n_past + done + t;
+    }
+    int n_out = 0;
+    if (last && s->logits_all) {
+      for (int t = 0; t < T; t++) w->out_rows[t] = t;
+      n_out = T;
+    } else if (last) {
+      w->out_rows[0] = T - 1;
+      n_out = 1;
+    }
+    int rc = forward_rows(w, s->m, tokens + done, T, n_out, s->logits, s->capture, &s->cancel);
     if (rc < 0) {
       s->n_logits = 0;
       s->capture = NULL;
       return err_set(s->err, rc,
                      rc == GLOAM_ECANCELED ? "evaluation canceled" : "evaluation failed");
     }
+    s->n_logits = n_out;
     done += T;
   }
   s->capture = NULL;

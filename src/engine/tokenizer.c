@@ -22,21 +22,28 @@
 #include "engine/pretok.h"
 #include "engine/tokenizer_int.h"
 
+/* Scratch kept for large inputs is released after a call above this size. */
+#define ENC_KEEP_BYTES ((size_t)1 << 20)
+
 typedef struct enc_ctx {
   const gloam_tokenizer *t;
-  unsigned flags;
+  unsigned flags; /* of the current call */
   buf clean, norm, norm_tmp;
   pt_ctx pt;
   bpe_scratch bs;
-  bpe_cache cache;
+  bpe_cache cache; /* kept across calls by a gloam_tok_encoder */
   id_vec out;
 } enc_ctx;
+
+struct gloam_tok_encoder {
+  enc_ctx c;
+};
 
 /* ---- added-token matching ---- */
 
 static uint32_t cp_at(const uint8_t *p, size_t n) {
-  size_t l = utf8_seq_len(p, n);
-  return l ? utf8_decode(p, l) : 0xFFFD;
+  size_t l = tok_utf8_len(p, n);
+  return l ? tok_utf8_decode(p, l) : 0xFFFD;
 }
 
 /* Start of the character that ends at p[i] (i > 0). */
@@ -46,19 +53,22 @@ static size_t prev_char(const uint8_t *p, size_t i) {
   return k;
 }
 
+/* Rust's char::is_alphanumeric, as tokenizers' single_word check uses it
+ * (letters and numbers; utf8proc categories). */
 static bool is_word_cp(uint32_t cp) {
   if (cp < 0x80)
-    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-           cp == '_';
+    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
   utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
   return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
          (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
 }
 
 /* Leftmost-longest added token in p[from..n). Returns its index in set, or
- * -1; *ms..*me is the span it consumes (after lstrip/rstrip). */
-static int32_t find_added(const added_set *set, const uint8_t *p, size_t n, size_t from, size_t *ms,
-                          size_t *me) {
+ * -1; *ms..*me is the span it consumes (after lstrip/rstrip). skip_special:
+ * special tokens are not matched (GLOAM_TOK_SPLIT_SPECIAL, tokenizers'
+ * encode_special_tokens); other added tokens still are. */
+static int32_t find_added(const added_set *set, const uint8_t *p, size_t n, size_t from,
+                          bool skip_special, size_t *ms, size_t *me) {
   if (set->n == 0) return -1;
   for (size_t i = from; i < n; i++) {
     uint8_t k = set->n_lens[p[i]];
@@ -68,6 +78,7 @@ static int32_t find_added(const added_set *set, const uint8_t *p, size_t n, size
       int32_t idx = str_map_get(&set->map, p + i, len);
       if (idx < 0) continue;
       const added_tok *tk = &set->toks[idx];
+      if (skip_special && tk->special) continue;
       if (tk->single_word) {
         if (i > 0 && is_word_cp(cp_at(p + prev_char(p, i), i - prev_char(p, i)))) continue;
         if (i + len < n && is_word_cp(cp_at(p + i + len, n - i - len))) continue;
@@ -76,13 +87,13 @@ static int32_t find_added(const added_set *set, const uint8_t *p, size_t n, size
       if (tk->lstrip)
         while (a > from) {
           size_t q = prev_char(p, a);
-          if (!uni_is_space(cp_at(p + q, a - q))) break;
+          if (!tok_is_space(cp_at(p + q, a - q))) break;
           a = q;
         }
       if (tk->rstrip)
         while (b < n) {
-          size_t l = utf8_seq_len(p + b, n - b);
-          if (l == 0 || !uni_is_space(utf8_decode(p + b, l))) break;
+          size_t l = tok_utf8_len(p + b, n - b);
+          if (l == 0 || !tok_is_space(tok_utf8_decode(p + b, l))) break;
           b += l;
         }
       *ms = a;
@@ -123,13 +134,13 @@ static int encode_segment(enc_ctx *c, const uint8_t *p, size_t n, bool at_start)
   if (rc < 0) return rc;
   const uint8_t *q = c->norm.data;
   size_t m = c->norm.len;
-  if (t->added_norm.n == 0 || (c->flags & GLOAM_TOK_SPLIT_SPECIAL))
-    return encode_words(c, q, m, at_start);
+  if (t->added_norm.n == 0) return encode_words(c, q, m, at_start);
+  bool split = (c->flags & GLOAM_TOK_SPLIT_SPECIAL) != 0;
   /* Normalized added tokens are matched on the normalized text (encode_words
    * does not touch c->norm, so q stays valid). */
   size_t pos = 0, ms, me;
   while (pos <= m) {
-    int32_t idx = find_added(&t->added_norm, q, m, pos, &ms, &me);
+    int32_t idx = find_added(&t->added_norm, q, m, pos, split, &ms, &me);
     size_t end = idx >= 0 ? ms : m;
     rc = encode_words(c, q + pos, end - pos, at_start && pos == 0);
     if (rc < 0) return rc;
@@ -143,11 +154,11 @@ static int encode_segment(enc_ctx *c, const uint8_t *p, size_t n, bool at_start)
 
 static int encode_text(enc_ctx *c, const uint8_t *p, size_t n) {
   const gloam_tokenizer *t = c->t;
-  if ((c->flags & GLOAM_TOK_SPLIT_SPECIAL) || t->added_raw.n == 0)
-    return encode_segment(c, p, n, true);
+  if (t->added_raw.n == 0) return encode_segment(c, p, n, true);
+  bool split = (c->flags & GLOAM_TOK_SPLIT_SPECIAL) != 0;
   size_t pos = 0, ms, me;
   while (pos <= n) {
-    int32_t idx = find_added(&t->added_raw, p, n, pos, &ms, &me);
+    int32_t idx = find_added(&t->added_raw, p, n, pos, split, &ms, &me);
     size_t end = idx >= 0 ? ms : n;
     int rc = encode_segment(c, p + pos, end - pos, pos == 0);
     if (rc < 0) return rc;
@@ -177,45 +188,88 @@ static int post_process(enc_ctx *c) {
   return 0;
 }
 
+static void enc_bufs_init(enc_ctx *c) {
+  buf_init(&c->clean, TOK_MAX_TEXT * 4);
+  buf_init(&c->norm, TOK_MAX_TEXT * 8);
+  buf_init(&c->norm_tmp, TOK_MAX_TEXT * 8);
+}
+
+static void enc_bufs_deinit(enc_ctx *c) {
+  buf_deinit(&c->clean);
+  buf_deinit(&c->norm);
+  buf_deinit(&c->norm_tmp);
+}
+
+GLOAM_API int gloam_tok_encoder_new(const gloam_tokenizer *tok, gloam_tok_encoder **out) {
+  if (!tok || !out) return GLOAM_EINVAL;
+  *out = NULL;
+  gloam_tok_encoder *e = mem_calloc(1, sizeof *e);
+  if (!e) return GLOAM_ENOMEM;
+  e->c.t = tok;
+  enc_bufs_init(&e->c);
+  bpe_cache_init(&e->c.cache);
+  int rc = pt_ctx_init(&e->c.pt);
+  if (rc < 0) {
+    gloam_tok_encoder_free(e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+GLOAM_API void gloam_tok_encoder_free(gloam_tok_encoder *e) {
+  if (!e) return;
+  enc_bufs_deinit(&e->c);
+  pt_ctx_deinit(&e->c.pt);
+  bpe_scratch_deinit(&e->c.bs);
+  bpe_cache_deinit(&e->c.cache);
+  id_vec_deinit(&e->c.out);
+  mem_free(e);
+}
+
+GLOAM_API int gloam_tok_encoder_encode(gloam_tok_encoder *e, const char *text, size_t len,
+                                       unsigned flags, int32_t **out_ids, size_t *out_n) {
+  if (!e || !out_ids || !out_n || (!text && len)) return GLOAM_EINVAL;
+  *out_ids = NULL;
+  *out_n = 0;
+  if (len > TOK_MAX_TEXT) return GLOAM_ETOOBIG;
+  enc_ctx *c = &e->c;
+  c->flags = flags;
+  id_vec_init(&c->out, TOK_MAX_TEXT * 8 + 1024);
+  const uint8_t *p = (const uint8_t *)(text ? text : "");
+  int rc = 0;
+  if (!tok_utf8_valid(p, len)) {
+    rc = tok_utf8_sanitize(p, len, &c->clean);
+    p = c->clean.data;
+    len = c->clean.len;
+  }
+  if (rc == 0) rc = encode_text(c, p, len);
+  if (rc == 0) rc = post_process(c);
+  if (rc == 0) {
+    *out_ids = c->out.v;
+    *out_n = c->out.n;
+    c->out.v = NULL;
+  }
+  id_vec_deinit(&c->out);
+  if (c->clean.cap > ENC_KEEP_BYTES || c->norm.cap > ENC_KEEP_BYTES ||
+      c->norm_tmp.cap > ENC_KEEP_BYTES) {
+    enc_bufs_deinit(c);
+    enc_bufs_init(c);
+  }
+  pt_ctx_trim(&c->pt, ENC_KEEP_BYTES);
+  return rc;
+}
+
 GLOAM_API int gloam_tokenizer_encode(const gloam_tokenizer *tok, const char *text, size_t len,
                                      unsigned flags, int32_t **out_ids, size_t *out_n) {
   if (!tok || !out_ids || !out_n || (!text && len)) return GLOAM_EINVAL;
   *out_ids = NULL;
   *out_n = 0;
-  if (len > TOK_MAX_TEXT) return GLOAM_ETOOBIG;
-  enc_ctx c;
-  memset(&c, 0, sizeof c);
-  c.t = tok;
-  c.flags = flags;
-  buf_init(&c.clean, TOK_MAX_TEXT * 4);
-  buf_init(&c.norm, TOK_MAX_TEXT * 8);
-  buf_init(&c.norm_tmp, TOK_MAX_TEXT * 8);
-  bpe_cache_init(&c.cache);
-  id_vec_init(&c.out, TOK_MAX_TEXT * 8 + 1024);
-  int rc = pt_ctx_init(&c.pt);
-  if (rc < 0) goto done;
-  const uint8_t *p = (const uint8_t *)(text ? text : "");
-  if (!utf8_valid(p, len)) {
-    rc = utf8_sanitize(p, len, &c.clean);
-    if (rc < 0) goto done;
-    p = c.clean.data;
-    len = c.clean.len;
-  }
-  rc = encode_text(&c, p, len);
-  if (rc == 0) rc = post_process(&c);
-  if (rc == 0) {
-    *out_ids = c.out.v;
-    *out_n = c.out.n;
-    c.out.v = NULL;
-  }
-done:
-  buf_deinit(&c.clean);
-  buf_deinit(&c.norm);
-  buf_deinit(&c.norm_tmp);
-  pt_ctx_deinit(&c.pt);
-  bpe_scratch_deinit(&c.bs);
-  bpe_cache_deinit(&c.cache);
-  id_vec_deinit(&c.out);
+  gloam_tok_encoder *e;
+  int rc = gloam_tok_encoder_new(tok, &e);
+  if (rc < 0) return rc;
+  rc = gloam_tok_encoder_encode(e, text, len, flags, out_ids, out_n);
+  gloam_tok_encoder_free(e);
   return rc;
 }
 

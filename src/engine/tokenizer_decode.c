@@ -7,10 +7,14 @@
  * whole text as one token, and Metaspace treats the first token specially.
  * So each token is run through the steps on its own (a Strip after Fuse
  * applies to the first token only), producing bytes; ByteLevel and
- * ByteFallback turn tokens into raw bytes that may end mid-character. The
- * concatenated bytes become text with invalid sequences replaced by U+FFFD.
- * The streaming decoder holds back only a trailing, still-valid prefix of a
- * multi-byte character, so its pieces concatenate to exactly the full decode.
+ * ByteFallback turn tokens into raw bytes that may end mid-character.
+ * ByteFallback bytes are grouped as tokenizers does (a run of <0xXX> tokens
+ * becomes its text if valid UTF-8, else one U+FFFD per token); the
+ * concatenated bytes become text with invalid sequences replaced by U+FFFD
+ * (what tokenizers' ByteLevel decoder does). The streaming decoder holds back
+ * a trailing, still-valid prefix of a multi-byte character, and a run of
+ * ByteFallback bytes until the run ends, so its pieces concatenate to exactly
+ * the full decode.
  */
 #include <string.h>
 
@@ -21,13 +25,22 @@
 
 #define DEC_MAX_OUT ((size_t)1 << 30)
 
+/* Consecutive ByteFallback bytes, resolved as tokenizers' ByteFallback
+ * decoder does when the run ends: the bytes if they are valid UTF-8, else
+ * one U+FFFD per byte token. */
+typedef struct byte_group {
+  buf bytes;
+  size_t n_tok;
+} byte_group;
+
 struct gloam_tok_stream {
   const gloam_tokenizer *t;
   unsigned flags;
   bool first;
-  buf pending; /* bytes not yet emitted */
-  buf out;     /* last piece */
-  buf w, tmp;  /* per-token scratch */
+  buf pending;     /* bytes not yet emitted */
+  byte_group g;    /* ByteFallback bytes, held until their run ends */
+  buf out;         /* last piece */
+  buf w, tmp, one; /* per-token scratch */
 };
 
 static int hexv(uint8_t c) {
@@ -63,8 +76,8 @@ static int replace_all(buf *w, buf *tmp, const char *pat, size_t pl, const char 
 static int bytelevel(buf *w, buf *tmp) {
   buf_reset(tmp);
   for (size_t i = 0; i < w->len;) {
-    size_t l = utf8_seq_len(w->data + i, w->len - i);
-    int b = l ? bytelevel_byte(utf8_decode(w->data + i, l)) : -1;
+    size_t l = tok_utf8_len(w->data + i, w->len - i);
+    int b = l ? bytelevel_byte(tok_utf8_decode(w->data + i, l)) : -1;
     if (b < 0) return 0; /* unmappable: tokenizers keeps the token's own bytes */
     int rc = buf_putc(tmp, (uint8_t)b);
     if (rc < 0) return rc;
@@ -90,9 +103,11 @@ static void strip_char(buf *w, const dec_step *s, bool apply) {
   w->data[w->len] = 0;
 }
 
-/* Appends the bytes of token id to out. */
+/* Appends the bytes of token id to out. OUT: *is_byte: ByteFallback turned
+ * the token into a raw byte (the caller groups those, see group_flush). */
 static int decode_token(const gloam_tokenizer *t, int32_t id, bool first, buf *w, buf *tmp,
-                        buf *out) {
+                        buf *out, bool *is_byte) {
+  *is_byte = false;
   if (id < 0 || (size_t)id >= t->n_ids || !t->tokens[id].p) return 0;
   buf_reset(w);
   int rc = buf_append(w, t->tokens[id].p, t->tokens[id].len);
@@ -112,6 +127,7 @@ static int decode_token(const gloam_tokenizer *t, int32_t id, bool first, buf *w
           uint8_t b = (uint8_t)(hexv(w->data[3]) * 16 + hexv(w->data[4]));
           buf_reset(w);
           rc = buf_putc(w, b);
+          *is_byte = true;
         }
         break;
       case DEC_FUSE:
@@ -133,25 +149,55 @@ static int decode_token(const gloam_tokenizer *t, int32_t id, bool first, buf *w
   return rc;
 }
 
+static int group_flush(byte_group *g, buf *out) {
+  int rc = 0;
+  if (tok_utf8_valid(g->bytes.data, g->bytes.len))
+    rc = buf_append(out, g->bytes.data, g->bytes.len);
+  else
+    for (size_t i = 0; rc == 0 && i < g->n_tok; i++) rc = buf_append(out, "\xEF\xBF\xBD", 3);
+  buf_reset(&g->bytes);
+  g->n_tok = 0;
+  return rc;
+}
+
+/* Decodes one token into out, through the byte group. */
+static int decode_grouped(const gloam_tokenizer *t, int32_t id, bool first, buf *w, buf *tmp,
+                          buf *one, byte_group *g, buf *out) {
+  bool is_byte;
+  buf_reset(one);
+  int rc = decode_token(t, id, first, w, tmp, one, &is_byte);
+  if (rc < 0) return rc;
+  if (is_byte) {
+    g->n_tok++;
+    return buf_append(&g->bytes, one->data, one->len);
+  }
+  if (g->n_tok > 0 && (rc = group_flush(g, out)) < 0) return rc;
+  return buf_append(out, one->data, one->len);
+}
+
 GLOAM_API int gloam_tokenizer_decode(const gloam_tokenizer *tok, const int32_t *ids, size_t n,
                                      unsigned flags, char **out_text, size_t *out_len) {
   if (!tok || !out_text || !out_len || (!ids && n)) return GLOAM_EINVAL;
   *out_text = NULL;
   *out_len = 0;
-  buf raw, w, tmp, text;
+  buf raw, w, tmp, one, text;
+  byte_group g = {.n_tok = 0};
   buf_init(&raw, DEC_MAX_OUT);
   buf_init(&w, DEC_MAX_OUT);
   buf_init(&tmp, DEC_MAX_OUT);
+  buf_init(&one, DEC_MAX_OUT);
   buf_init(&text, DEC_MAX_OUT);
+  buf_init(&g.bytes, DEC_MAX_OUT);
   int rc = buf_reserve(&raw, 0);
   bool first = true;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     if ((flags & GLOAM_TOK_SKIP_SPECIAL) && gloam_tokenizer_is_special(tok, ids[i])) continue;
     if (ids[i] < 0 || (size_t)ids[i] >= tok->n_ids || !tok->tokens[ids[i]].p) continue;
-    rc = decode_token(tok, ids[i], first, &w, &tmp, &raw);
+    rc = decode_grouped(tok, ids[i], first, &w, &tmp, &one, &g, &raw);
     first = false;
   }
-  if (rc == 0) rc = utf8_sanitize(raw.data, raw.len, &text);
+  if (rc == 0 && g.n_tok > 0) rc = group_flush(&g, &raw);
+  if (rc == 0) rc = tok_utf8_sanitize(raw.data, raw.len, &text);
   if (rc == 0) rc = buf_reserve(&text, 0);
   if (rc == 0) *out_text = (char *)buf_take(&text, out_len);
   if (rc == 0 && !*out_text) {
@@ -161,7 +207,9 @@ GLOAM_API int gloam_tokenizer_decode(const gloam_tokenizer *tok, const int32_t *
   buf_deinit(&raw);
   buf_deinit(&w);
   buf_deinit(&tmp);
+  buf_deinit(&one);
   buf_deinit(&text);
+  buf_deinit(&g.bytes);
   return rc;
 }
 
@@ -179,6 +227,8 @@ GLOAM_API int gloam_tok_stream_new(const gloam_tokenizer *tok, unsigned flags,
   buf_init(&s->out, DEC_MAX_OUT);
   buf_init(&s->w, DEC_MAX_OUT);
   buf_init(&s->tmp, DEC_MAX_OUT);
+  buf_init(&s->one, DEC_MAX_OUT);
+  buf_init(&s->g.bytes, DEC_MAX_OUT);
   *out = s;
   return 0;
 }
@@ -189,6 +239,8 @@ GLOAM_API void gloam_tok_stream_free(gloam_tok_stream *s) {
   buf_deinit(&s->out);
   buf_deinit(&s->w);
   buf_deinit(&s->tmp);
+  buf_deinit(&s->one);
+  buf_deinit(&s->g.bytes);
   mem_free(s);
 }
 
@@ -204,14 +256,14 @@ static size_t incomplete_tail(const uint8_t *p, size_t n) {
     uint8_t probe[4];
     memcpy(probe, p + n - back, back);
     for (size_t k = back; k < need; k++) probe[k] = 0x80;
-    bool ok = utf8_seq_len(probe, need) == need;
+    bool ok = tok_utf8_len(probe, need) == need;
     if (!ok && back == 1) {
       /* E0/ED/F0/F4 constrain the second byte; try its bounds. */
       probe[1] = 0xA0;
-      ok = utf8_seq_len(probe, need) == need;
+      ok = tok_utf8_len(probe, need) == need;
       if (!ok) {
         probe[1] = 0x90;
-        ok = utf8_seq_len(probe, need) == need;
+        ok = tok_utf8_len(probe, need) == need;
       }
     }
     return ok ? back : 0;
@@ -220,7 +272,7 @@ static size_t incomplete_tail(const uint8_t *p, size_t n) {
 }
 
 static int emit(gloam_tok_stream *s, size_t keep, const char **out_text, size_t *out_len) {
-  int rc = utf8_sanitize(s->pending.data, s->pending.len - keep, &s->out);
+  int rc = tok_utf8_sanitize(s->pending.data, s->pending.len - keep, &s->out);
   if (rc < 0) return rc;
   memmove(s->pending.data, s->pending.data + s->pending.len - keep, keep);
   s->pending.len = keep;
@@ -241,7 +293,7 @@ GLOAM_API int gloam_tok_stream_push(gloam_tok_stream *s, int32_t id, const char 
   bool skip = ((s->flags & GLOAM_TOK_SKIP_SPECIAL) && gloam_tokenizer_is_special(t, id)) ||
               id < 0 || (size_t)id >= t->n_ids || !t->tokens[id].p;
   if (!skip) {
-    rc = decode_token(t, id, s->first, &s->w, &s->tmp, &s->pending);
+    rc = decode_grouped(t, id, s->first, &s->w, &s->tmp, &s->one, &s->g, &s->pending);
     if (rc < 0) return rc;
     s->first = false;
   }
@@ -251,6 +303,7 @@ GLOAM_API int gloam_tok_stream_push(gloam_tok_stream *s, int32_t id, const char 
 GLOAM_API int gloam_tok_stream_flush(gloam_tok_stream *s, const char **out_text, size_t *out_len) {
   if (!s || !out_text || !out_len) return GLOAM_EINVAL;
   int rc = buf_reserve(&s->pending, 0);
+  if (rc == 0 && s->g.n_tok > 0) rc = group_flush(&s->g, &s->pending);
   if (rc < 0) return rc;
   rc = emit(s, 0, out_text, out_len);
   s->first = true;

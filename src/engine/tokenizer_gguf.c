@@ -7,8 +7,8 @@
  * DESIGN: "gpt2" models map onto the byte-level pipeline (Split with the
  * pre-tokenizer's regex, ByteLevel, BPE over the file's merges, ByteLevel
  * decoder), as Qwen's and Llama 3's tokenizer.json do. "llama" models are
- * SentencePiece BPE: without merges, every split of every normal piece into
- * two pieces of the vocabulary becomes a merge ranked by the merged piece's
+ * SentencePiece BPE: without merges, every split of every piece into two
+ * pieces of the vocabulary becomes a merge ranked by the merged piece's
  * score (higher first, equal scores share a rank so the leftmost pair wins),
  * which is the order SentencePiece merges in.
  */
@@ -92,7 +92,7 @@ static int load_tokens(gloam_tokenizer *t, const tok_meta *m, bool byte_level,
     if (!(byte_level && type == TT_CONTROL)) t->vocab[i] = t->tokens[i];
     /* Added tokens are matched inside text, so they must be valid UTF-8 (a
      * match must never cut a character); an invalid one stays a plain id. */
-    if ((type == TT_CONTROL || type == TT_USER) && utf8_valid((const uint8_t *)c, len)) {
+    if ((type == TT_CONTROL || type == TT_USER) && tok_utf8_valid((const uint8_t *)c, len)) {
       if (n_added >= TOK_MAX_ADDED) {
         rc = err_set(err, GLOAM_ETOOBIG, "over %d added tokens", TOK_MAX_ADDED);
         goto fail;
@@ -163,10 +163,10 @@ static int merges_from_scores(gloam_tokenizer *t, const tok_meta *m, char *err) 
   }
   size_t n = 0, n_pairs = 0;
   for (size_t i = 0; i < t->n_ids; i++) {
-    int64_t type = TT_NORMAL;
-    m->arr_int(m->ctx, K_TYPES, i, &type);
+    /* Every piece, whatever its type: SentencePiece (and Hugging Face's
+     * conversion of it) merges into user-defined pieces such as "▁▁" too. */
     const tok_str *s = &t->vocab[i];
-    if (!s->p || type != TT_NORMAL || s->len < 2) continue;
+    if (!s->p || s->len < 2) continue;
     double sc;
     if (m->arr_float(m->ctx, K_SCORES, i, &sc) < 0 || sc != sc) {
       rc = err_set(err, GLOAM_EFORMAT, "score %zu: bad value", i);
@@ -174,6 +174,10 @@ static int merges_from_scores(gloam_tokenizer *t, const tok_meta *m, char *err) 
     }
     order[n++] = (scored){sc, (int32_t)i};
     n_pairs += s->len - 1;
+  }
+  if (n_pairs > (size_t)4 * TOK_MAX_MERGES) {
+    rc = err_set(err, GLOAM_ETOOBIG, "pieces allow over %d merges", 4 * TOK_MAX_MERGES);
+    goto done;
   }
   qsort(order, n, sizeof *order, cmp_scored);
   int32_t r = 0;

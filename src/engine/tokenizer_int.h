@@ -264,9 +264,9 @@ int bytelevel_byte(uint32_t cp);
 
 /* ---- UTF-8 helpers (normalize.c) ---- */
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid/truncated. */
-size_t utf8_seq_len(const uint8_t *p, size_t n);
-/* Decodes one valid sequence (as checked by utf8_seq_len). */
-uint32_t utf8_decode(const uint8_t *p, size_t len);
-size_t utf8_encode(uint32_t cp, char out[4]);
+size_t tok_utf8_len(const uint8_t *p, size_t n);
+/* Decodes one valid sequence (as checked by tok_utf8_len). */
+uint32_t tok_utf8_decode(const uint8_t *p, size_t len);
+size_t tok_utf8_encode(uint32_t cp, char out[4]);
 
 #endif

@@ -26,15 +26,6 @@
 
 #define ARENA_MAX ((size_t)4 << 30)
 
-/* TEMPORARY: zlib is referenced weakly until gloam_engine links it. Without
- * it, .gz files give GLOAM_EUNSUPPORTED instead of breaking every program's
- * link. Once PkgConfig::ZLIB is in gloam_engine's DEPS, delete these three
- * lines and the check in read_gz(): with --as-needed (Debian's default), a
- * weak-only reference lets the linker drop libz even when -lz is given. */
-#pragma weak gzopen
-#pragma weak gzread
-#pragma weak gzclose
-
 typedef struct loader {
   gloam_tokenizer *t;
   char *err;
@@ -63,8 +54,6 @@ done:
 }
 
 static int read_gz(const char *path, size_t max, buf *out, char *err) {
-  if (!gzopen || !gzread || !gzclose)
-    return err_set(err, GLOAM_EUNSUPPORTED, "%s: gzip support (zlib) is not linked", path);
   gzFile f = gzopen(path, "rb");
   if (!f) return err_set(err, errno == ENOENT ? GLOAM_ENOENT : GLOAM_EIO, "cannot open %s", path);
   int rc = 0;
@@ -154,7 +143,7 @@ static int parse_pattern(loader *L, const json_t *o, const char **lit, size_t *l
 
 static int copy_char(loader *L, const char *s, size_t n, char out[8], size_t *out_len,
                      const char *what) {
-  if (!s || n == 0 || n > 4 || utf8_seq_len((const uint8_t *)s, n) != n)
+  if (!s || n == 0 || n > 4 || tok_utf8_len((const uint8_t *)s, n) != n)
     return err_set(L->err, GLOAM_EFORMAT, "%s must be one character", what);
   memcpy(out, s, n);
   *out_len = n;
@@ -439,7 +428,7 @@ int tok_alloc_ids(gloam_tokenizer *t, size_t n_ids) {
 void tok_byte_ids(gloam_tokenizer *t) {
   for (int b = 0; b < 256; b++) {
     char s[8];
-    size_t l = utf8_encode(bytelevel_char((uint8_t)b), s);
+    size_t l = tok_utf8_encode(bytelevel_char((uint8_t)b), s);
     t->byte_ids[b] = str_map_get(&t->vocab_map, s, l);
     snprintf(s, sizeof s, "<0x%02X>", b);
     t->fallback_ids[b] = str_map_get(&t->vocab_map, s, 6);

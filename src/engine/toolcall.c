@@ -133,7 +133,8 @@ static int flush_call(gloam_toolparse *p, tc_call *c, bool complete) {
 static int flush_all(gloam_toolparse *p, bool complete) {
   int rc = flush_text(p, &p->reasoning, &p->r_emitted, GLOAM_TP_REASONING, complete);
   if (rc == 0) rc = flush_text(p, &p->content, &p->c_emitted, GLOAM_TP_CONTENT, complete);
-  for (size_t i = 0; i < p->n_calls && rc == 0; i++) rc = flush_call(p, &p->calls[i], complete);
+  /* finished calls were flushed completely by finish_call(); only the open one can lag */
+  if (rc == 0 && p->cur) rc = flush_call(p, p->cur, complete);
   return rc;
 }
 

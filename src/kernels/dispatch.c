@@ -115,3 +115,15 @@ float kern_dot_f32(const float *a, const float *b, int64_t n) {
 void kern_axpy_f32(float *y, float a, const float *x, int64_t n) {
   kern_backend_active()->axpy_f32(y, a, x, n);
 }
+
+float kern_dot_f16(const float *a, const f16_bits *b, int64_t n) {
+  return kern_backend_active()->dot_f16(a, b, n);
+}
+
+void kern_axpy_f16(float *y, float a, const f16_bits *x, int64_t n) {
+  kern_backend_active()->axpy_f16(y, a, x, n);
+}
+
+void kern_f32_to_f16_row(f16_bits *dst, const float *src, int64_t n) {
+  kern_backend_active()->f32_to_f16(dst, src, n);
+}

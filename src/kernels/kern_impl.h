@@ -63,6 +63,9 @@ typedef struct kern_backend {
   void (*gelu_tanh_mul)(float *gate, const float *up, int64_t n);
   float (*dot_f32)(const float *a, const float *b, int64_t n);
   void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
+  float (*dot_f16)(const float *a, const f16_bits *b, int64_t n);
+  void (*axpy_f16)(float *y, float a, const f16_bits *x, int64_t n);
+  void (*f32_to_f16)(f16_bits *dst, const float *src, int64_t n);
 } kern_backend;
 
 /* The backends compiled in (NULL where not built for this architecture). */
@@ -70,6 +73,17 @@ extern const kern_backend kern_backend_ref;
 #if defined(GLOAM_KERNELS_X86)
 extern const kern_backend kern_backend_avx2;
 extern const kern_backend kern_backend_avx512;
+
+/* AMX-BF16 prefill (x86/amx.c). kern_amx_ready(): this CPU has AMX-TILE and
+ * AMX-BF16, the kernel granted tile data (arch_prctl), and GLOAM_AMX is not
+ * "0"; decided once. kern_amx_matmul(): Y[i * ldy + r] = X[i] . W[r] for
+ * i < nx, r < rows, where nx and rows are multiples of 32 and cols of 32,
+ * t is BF16, Q8_0, Q4_0, Q4_K or Q6_K; weights and activations are rounded to bf16 and
+ * accumulated in float32. Returns 0, or -1 (nothing written) when it cannot
+ * run (no AMX, or no memory for the packed activations). */
+int kern_amx_ready(void);
+int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X, float *Y,
+                    int64_t nx, int64_t rows, int64_t cols, size_t ldy);
 #endif
 #if defined(GLOAM_KERNELS_NEON)
 extern const kern_backend kern_backend_neon;

@@ -54,6 +54,11 @@ void kern_gelu_tanh_mul(float *gate, const float *up, int64_t n); /* gate = gelu
 float kern_dot_f32(const float *a, const float *b, int64_t n);
 void kern_axpy_f32(float *y, float a, const float *x, int64_t n); /* y += a*x */
 
+/* F16 KV-cache helpers (keys/values stored as IEEE half): */
+float kern_dot_f16(const float *a, const f16_bits *b, int64_t n);     /* sum a[i]*b[i] */
+void kern_axpy_f16(float *y, float a, const f16_bits *x, int64_t n);  /* y += a*x */
+void kern_f32_to_f16_row(f16_bits *dst, const float *src, int64_t n); /* round to nearest even */
+
 /* Which implementation dispatch chose ("ref", "avx2", "avx512", ...). */
 const char *kern_backend_name(void);
 

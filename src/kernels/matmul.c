@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "core/err.h"
 #include "kernels/kern_impl.h"
 
 #define MM_STACK_BYTES (64 * 1024)
@@ -34,6 +35,7 @@ typedef struct mm_job {
   uint8_t *Xq; /* converted X, or NULL when the dot reads X directly */
   size_t xq_row_bytes;
   float *Y;
+  size_t ldy; /* Y row stride in floats (>= rows) */
   int64_t nx, rows, cols;
   int64_t w_block, n_wb, n_xb;
 } mm_job;
@@ -52,22 +54,21 @@ static void mm_tile_task(void *ctx, int i, int n) {
   int64_t x0 = xb * MM_TILE_X, x1 = x0 + MM_TILE_X < j->nx ? x0 + MM_TILE_X : j->nx;
   const uint8_t *xbase = j->Xq ? j->Xq : (const uint8_t *)j->X;
   kern_dot_fn dot = j->ops->dot;
-  kern_gemm_fn gemm = j->nx > KERN_MAX_NX ? j->ops->gemm : NULL;
+  kern_gemm_fn gemm = j->nx > 1 ? j->ops->gemm : NULL; /* batches and prefill */
   for (int64_t x = x0; x < x1; x += KERN_MAX_NX) {
     int nxg = (int)(x1 - x < KERN_MAX_NX ? x1 - x : KERN_MAX_NX);
     const uint8_t *xr = xbase + (size_t)x * j->xq_row_bytes;
-    float *y = j->Y + x * j->rows;
+    float *y = j->Y + (size_t)x * j->ldy;
     if (gemm) {
       for (int64_t w = w0; w < w1; w += 4) {
         int nw = (int)(w1 - w < 4 ? w1 - w : 4);
         gemm(j->cols, nw, nxg, j->W + (size_t)w * j->w_row_bytes, j->w_row_bytes, xr,
-             j->xq_row_bytes, y + w, (size_t)j->rows);
+             j->xq_row_bytes, y + w, j->ldy);
       }
       continue;
     }
     for (int64_t w = w0; w < w1; w++)
-      dot(j->cols, nxg, j->W + (size_t)w * j->w_row_bytes, xr, j->xq_row_bytes, y + w,
-          (size_t)j->rows);
+      dot(j->cols, nxg, j->W + (size_t)w * j->w_row_bytes, xr, j->xq_row_bytes, y + w, j->ldy);
   }
 }
 
@@ -93,9 +94,10 @@ static void mm_run(kern_pool *p, mm_job *j) {
   kern_pool_run(p, mm_tile_task, j, (int)n_tasks);
 }
 
-void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const void *W,
-                    const float *X, float *Y, int64_t n_rows_x, int64_t rows, int64_t cols) {
-  if (n_rows_x <= 0 || rows <= 0 || cols <= 0) return;
+/* Y[i * ldy + r] = X[i] . W[r] for i < n_rows_x, r < rows. */
+static void mm_region(const kern_backend *b, kern_pool *p, enum dtype t, const uint8_t *W,
+                      const float *X, float *Y, int64_t n_rows_x, int64_t rows, int64_t cols,
+                      size_t ldy) {
   const kern_type_ops *ops = &b->types[t];
   if (!ops->dot) ops = &kern_backend_ref.types[t];
   mm_job j = {.ops = ops,
@@ -103,6 +105,7 @@ void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const voi
               .w_row_bytes = dtype_row_bytes(t, cols),
               .X = X,
               .Y = Y,
+              .ldy = ldy,
               .rows = rows,
               .cols = cols};
   if (!ops->xconv) {
@@ -120,19 +123,45 @@ void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const voi
     buf = stack_buf;
     chunk = (int64_t)(MM_STACK_BYTES / j.xq_row_bytes);
     if (chunk < 1) { /* a row too long for the stack buffer: reference path */
-      kern_matmul_on(&kern_backend_ref, p, t, W, X, Y, n_rows_x, rows, cols);
+      mm_region(&kern_backend_ref, p, t, W, X, Y, n_rows_x, rows, cols, ldy);
       return;
     }
   }
   for (int64_t r0 = 0; r0 < n_rows_x; r0 += chunk) {
     j.nx = n_rows_x - r0 < chunk ? n_rows_x - r0 : chunk;
     j.X = X + r0 * cols;
-    j.Y = Y + r0 * rows;
+    j.Y = Y + (size_t)r0 * ldy;
     j.Xq = buf;
     int nconv = j.nx < kern_pool_threads(p) ? (int)j.nx : kern_pool_threads(p);
     kern_pool_run(p, mm_convert_task, &j, nconv);
     mm_run(p, &j);
   }
+}
+
+void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const void *W,
+                    const float *X, float *Y, int64_t n_rows_x, int64_t rows, int64_t cols) {
+  if (n_rows_x <= 0 || rows <= 0 || cols <= 0) return;
+  GLOAM_ASSERT((int)t >= 0 && t < DT_COUNT && kern_backend_ref.types[t].dot != NULL);
+  GLOAM_ASSERT(cols % dtype_block_elems(t) == 0);
+  const uint8_t *w = W;
+#if defined(GLOAM_KERNELS_X86)
+  /* prefill on AMX: the 32-row-aligned part of X and W, the rest below */
+  if (b == &kern_backend_avx512 && n_rows_x >= 32 && rows >= 32 && cols % 32 == 0 &&
+      (t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K || t == DT_BF16) &&
+      kern_amx_ready()) {
+    int64_t nx32 = n_rows_x & ~(int64_t)31, r32 = rows & ~(int64_t)31;
+    if (kern_amx_matmul(p, t, w, X, Y, nx32, r32, cols, (size_t)rows) == 0) {
+      size_t rb = dtype_row_bytes(t, cols);
+      if (r32 < rows)
+        mm_region(b, p, t, w + (size_t)r32 * rb, X, Y + r32, nx32, rows - r32, cols, (size_t)rows);
+      if (nx32 < n_rows_x)
+        mm_region(b, p, t, w, X + nx32 * cols, Y + (size_t)nx32 * (size_t)rows, n_rows_x - nx32,
+                  rows, cols, (size_t)rows);
+      return;
+    }
+  }
+#endif
+  mm_region(b, p, t, w, X, Y, n_rows_x, rows, cols, (size_t)rows);
 }
 
 void kern_matmul(kern_pool *p, enum dtype t, const void *W, const float *X, float *Y,

@@ -9,6 +9,7 @@
  * flip rejected, and each stream attack (truncation, reordering,
  * duplication, splicing) rejected with its own error.
  */
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -156,6 +157,11 @@ static void test_unsupported_suite(void) {
   ASSERT_EQ_INT(gloam_seal_request(&h, pk, 31, (const uint8_t *)"x", 1, &env, &env_len, NULL, err),
                 GLOAM_EINVAL);
   ASSERT_TRUE(env == NULL);
+  /* the body limit is checked before the body is read */
+  header_init(&h, 0, 0);
+  ASSERT_EQ_INT(gloam_seal_request(&h, pk, pk_len, (const uint8_t *)"x",
+                                   (size_t)GLOAM_SEAL_MAX_BODY + 1, &env, &env_len, NULL, err),
+                GLOAM_ETOOBIG);
   gloam_seal_node_free(n);
 }
 
@@ -449,6 +455,22 @@ static void test_coordinator_parse(void) {
   gloam_seal_node_free(n);
 }
 
+/* With the secure heap on (main), private keys live in it. */
+static void test_secure_heap(void) {
+  if (!CRYPTO_secure_malloc_initialized()) TEST_SKIP("secure heap not initialized");
+  gloam_seal_keypair *kp = NULL;
+  /* the first use also seeds OpenSSL's DRBG, which keeps its state there */
+  ASSERT_OK(gloam_seal_keypair_new(&kp, GLOAM_SEAL_KEM_X25519));
+  gloam_seal_keypair_free(kp);
+  size_t before = CRYPTO_secure_used();
+  ASSERT_OK(gloam_seal_keypair_new(&kp, GLOAM_SEAL_KEM_X25519));
+  ASSERT_CMP_INT(CRYPTO_secure_used(), >, before);
+  gloam_seal_keypair_free(kp);
+  ASSERT_EQ_UINT(CRYPTO_secure_used(), before);
+  ASSERT_OK(gloam_seal_secure_heap_init(1u << 16)); /* idempotent */
+  ASSERT_EQ_INT(gloam_seal_secure_heap_init(1000), GLOAM_EINVAL);
+}
+
 typedef struct race {
   gloam_seal_node *n;
   const uint8_t *env;
@@ -543,6 +565,7 @@ int main(int argc, char **argv) {
       TEST(test_stream_bitflips),
       TEST(test_stream_attacks),
       TEST(test_coordinator_parse),
+      TEST(test_secure_heap),
       TEST(test_concurrent_replay),
       TEST(test_alloc_failures),
       TEST(test_receipt_roundtrip),
@@ -553,5 +576,12 @@ int main(int argc, char **argv) {
       TEST(test_verify_cli),
       {0},
   };
+  /* Every test runs with private keys in OpenSSL's locked secure heap, as
+   * the node does; an unlockable heap (RLIMIT_MEMLOCK) still works. */
+  int rc = gloam_seal_secure_heap_init(1u << 16);
+  if (rc < 0 && rc != GLOAM_EPERM) {
+    fprintf(stderr, "secure heap: %s\n", gloam_strerror(rc));
+    return 1;
+  }
   return test_main(argc, argv, tests);
 }

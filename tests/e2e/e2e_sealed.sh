@@ -5,7 +5,7 @@
 # processes: gloam-coord (temporary SQLite database), an account, a node
 # token and a price made with `gloam-coord admin`, gloam-node serving the
 # tiny Qwen3 fixture model, then
-#   - `gloam chat` (client-sealed) with a canary prompt: the stream opens,
+#   - `gloam chat` (client-sealed, and -i for two turns) with a canary prompt: the stream opens,
 #     the receipt verifies, `gloam verify` re-checks it offline and rejects a
 #     transcript changed by one byte;
 #   - `gloam proxy` driven by curl (an independent HTTP client), streaming
@@ -92,7 +92,23 @@ if "$BIN/gloam" verify --receipt "$T/out/receipt.jws" --transcript "$T/tampered.
   --key "$T/out/receipt_key.jwk" >"$T/verify2.out"; then
   fail "a changed transcript verified"
 fi
-ok "gloam verify: receipt ok, changed transcript rejected"
+curl -sS "$GLOAM_BASE_URL/v1/nodes?model=qwen3" | sed -n 's/.*"evidence":"\([^"]*\)".*/\1/p' \
+  >"$T/evidence.txt"
+"$BIN/gloam" verify --evidence "$T/evidence.txt" --receipt "$T/out/receipt.jws" \
+  --transcript "$T/out/transcript.txt" >"$T/verify3.out" || fail "verify with evidence: $(cat "$T/verify3.out")"
+grep -q 'trust     software' "$T/verify3.out" || fail "evidence level: $(cat "$T/verify3.out")"
+if "$BIN/gloam" verify --evidence "$T/evidence.txt" --allow-binary "sha256:$(printf '0%.0s' $(seq 64))" \
+  >/dev/null; then
+  fail "evidence accepted with a binary outside the allowed list"
+fi
+ok "gloam verify: receipt ok (by key and by evidence), changed transcript and other binary rejected"
+
+# --- interactive: two turns, history resent sealed
+printf 'first %s\nsecond\n/exit\n' "$CANARY" |
+  "$BIN/gloam" chat -i --model qwen3 --max-tokens 4 >"$T/chat_i.out" 2>"$T/chat_i.err" ||
+  fail "gloam chat -i: $(cat "$T/chat_i.err")"
+[ "$(grep -c 'receipt verified' "$T/chat_i.err")" = 2 ] || fail "interactive: $(cat "$T/chat_i.err")"
+ok "gloam chat -i: two verified turns"
 
 # --- policy nobody meets
 if "$BIN/gloam" chat --model qwen3 --min-trust tpm "x $CANARY" >/dev/null 2>"$T/policy.err"; then

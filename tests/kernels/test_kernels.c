@@ -432,6 +432,33 @@ static void test_matmul_prefill_shapes(void) {
   kern_pool_free(pool);
 }
 
+/* AMX prefill (avx512 backend, >= 32 X and W rows): every AMX type, with
+ * remainders in both dimensions, a column count that is not a multiple of
+ * the 512-column dequantization chunk, and more than 256 X rows. */
+static void test_matmul_amx(void) {
+#if defined(GLOAM_KERNELS_X86)
+  const kern_backend *b = kern_backend_find("avx512");
+  if (!b || !kern_amx_ready()) TEST_SKIP("no AMX (or GLOAM_AMX=0)");
+  mm_case cs[] = {{DT_Q8_0, 70, 67, 544}, {DT_Q4_0, 64, 40, 1056}, {DT_BF16, 33, 96, 160},
+                  {DT_Q8_0, 300, 64, 64}, {DT_Q4_0, 32, 32, 32},   {DT_Q4_K, 40, 33, 768},
+                  {DT_Q6_K, 33, 64, 256}};
+  for (int threads = 1; threads <= 2; threads++) {
+    kern_pool *pool = kern_pool_new(threads);
+    ASSERT_NOT_NULL(pool);
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+      double nmse = mm_nmse(b, pool, &cs[i]);
+      if (!(nmse < 5e-4))
+        test_fail(__FILE__, __LINE__, "amx %s nx=%lld rows=%lld: nmse %.3g", dtype_name(cs[i].t),
+                  (long long)cs[i].nx, (long long)cs[i].rows, nmse);
+    }
+    kern_pool_free(pool);
+  }
+  ASSERT_TRUE(mm_nmse(b, NULL, &cs[0]) < 5e-4); /* no pool: per-call buffer */
+#else
+  TEST_SKIP("not x86");
+#endif
+}
+
 /* ---- elementwise ---- */
 
 static void check_elementwise(const kern_backend *b) {
@@ -479,6 +506,25 @@ static void check_elementwise(const kern_backend *b) {
     memcpy(g, up, sizeof(float) * (size_t)n);
     b->axpy_f32(g, 0.5f, x, n);
     for (int i = 0; i < n; i++) ASSERT_NEAR(g[i], up[i] + 0.5 * x[i], 1e-6 * (1 + fabs(g[i])));
+  }
+  /* F16 KV-cache helpers: conversion matches the scalar RNE conversion
+   * (itself checked against F16C above); dot/axpy against float64 */
+  static f16_bits h[N];
+  for (int n = 1; n <= N; n += 111) {
+    for (int i = 0; i < n; i++) x[i] = rng_gauss() * 100;
+    b->f32_to_f16(h, x, n);
+    for (int i = 0; i < n; i++) ASSERT_EQ_UINT(h[i], f32_to_f16(x[i]));
+    for (int i = 0; i < n; i++) w[i] = rng_gauss();
+    double dot = 0, sa = 0;
+    for (int i = 0; i < n; i++) {
+      dot += (double)w[i] * f16_to_f32(h[i]);
+      sa += fabs((double)w[i] * f16_to_f32(h[i]));
+    }
+    ASSERT_NEAR(b->dot_f16(w, h, n), dot, 1e-5 * (1 + sa));
+    memcpy(g, w, sizeof(float) * (size_t)n);
+    b->axpy_f16(g, -0.25f, h, n);
+    for (int i = 0; i < n; i++)
+      ASSERT_NEAR(g[i], w[i] - 0.25 * f16_to_f32(h[i]), 1e-5 * (1 + fabs(g[i])));
   }
   /* large inputs do not overflow to NaN */
   float big[4] = {100.0f, -100.0f, 1000.0f, -1000.0f}, one[4] = {1, 1, 1, 1};
@@ -538,15 +584,26 @@ static void test_backend_choice(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {TEST(test_dtype_sizes),       TEST(test_f16_edges),
-                                    TEST(test_f16_roundtrip_all), TEST(test_f16_vs_hardware),
-                                    TEST(test_bf16_edges),        TEST(test_dequant_q8_0),
-                                    TEST(test_dequant_q4_0),      TEST(test_dequant_q4_K),
-                                    TEST(test_dequant_q6_K),      TEST(test_dequant_q8_K),
-                                    TEST(test_quant_roundtrip),   TEST(test_matmul_ref),
-                                    TEST(test_matmul_avx2),       TEST(test_matmul_avx512),
-                                    TEST(test_elementwise_simd),  TEST(test_matmul_prefill_shapes),
-                                    TEST(test_elementwise_ref),   TEST(test_pool),
-                                    TEST(test_backend_choice),    {0}};
+  static const test_case tests[] = {TEST(test_dtype_sizes),
+                                    TEST(test_f16_edges),
+                                    TEST(test_f16_roundtrip_all),
+                                    TEST(test_f16_vs_hardware),
+                                    TEST(test_bf16_edges),
+                                    TEST(test_dequant_q8_0),
+                                    TEST(test_dequant_q4_0),
+                                    TEST(test_dequant_q4_K),
+                                    TEST(test_dequant_q6_K),
+                                    TEST(test_dequant_q8_K),
+                                    TEST(test_quant_roundtrip),
+                                    TEST(test_matmul_ref),
+                                    TEST(test_matmul_avx2),
+                                    TEST(test_matmul_avx512),
+                                    TEST(test_elementwise_simd),
+                                    TEST(test_matmul_prefill_shapes),
+                                    TEST(test_matmul_amx),
+                                    TEST(test_elementwise_ref),
+                                    TEST(test_pool),
+                                    TEST(test_backend_choice),
+                                    {0}};
   return test_main(argc, argv, tests);
 }

@@ -7,6 +7,7 @@
  * slicing, filters, tests, string and dict methods, macros, and
  * json.dumps formatting for tojson. Then the limits.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -73,8 +74,10 @@ static void test_for_loops(void) {
   CHECK_RENDER("{% for x in [1,2,3] %}{{ loop.cycle('a', 'b') }}{% endfor %}", NULL, "aba");
   CHECK_RENDER("{% for x in [1,2,3] %}{{ loop.previtem }}-{{ loop.nextitem }};{% endfor %}", NULL,
                "-2;1-3;2-;");
-  CHECK_RENDER("{{ range(3) }} {{ range(1, 7, 2) }} {{ range(3, 0, -1) }}", NULL,
-               "[0, 1, 2] [1, 3, 5] [3, 2, 1]");
+  CHECK_RENDER("{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(3, 0, -1) | list }}",
+               NULL, "[0, 1, 2] [1, 3, 5] [3, 2, 1]");
+  CHECK_RENDER("{{ range(3) }} {{ range(1, 7, 2) }} {{ range(10)[::3] }} {{ range(5)[::-1] }}",
+               NULL, "range(0, 3) range(1, 7, 2) range(0, 10, 3) range(4, -1, -1)");
 }
 
 static void test_scoping(void) {
@@ -123,6 +126,8 @@ static void test_value_printing(void) {
   CHECK_RENDER("{{ [1, 'a', none, true, 1.5] }}", NULL, "[1, 'a', None, True, 1.5]");
   CHECK_RENDER("{{ {'a': 1, 'b': [2]} }}", NULL, "{'a': 1, 'b': [2]}");
   CHECK_RENDER("{{ [\"it's\"] }} {{ ('a', 1) }} {{ ('a',) }}", NULL, "[\"it's\"] ('a', 1) ('a',)");
+  CHECK_RENDER("{{ [missing, none] }} {% macro m() %}{% endmacro %}{{ [m] }}", NULL,
+               "[Undefined, None] [<Macro 'm'>]");
   CHECK_RENDER("{{ ['a\\nb'] }}", NULL, "['a\\nb']");
   CHECK_RENDER(
       "{{ 1.0 }} {{ 0.1 + 0.2 }} {{ 1e16 }} {{ 1e15 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.5 }}", NULL,
@@ -140,6 +145,11 @@ static void test_slicing(void) {
       "{{ [1,2,3][5:] }} {{ [1,2,3][:-1] }}",
       NULL, "[1, 3, 5] [4, 5] [5, 3] [] [1, 2]");
   CHECK_RENDER("{{ [1,2,3][7] }}|{{ 'ab'[-3] }}", NULL, "|");
+  /* a subscript or slice Python rejects is undefined in Jinja, not an error */
+  CHECK_RENDER(
+      "[{{ true[0] }}][{{ [1]['x'] }}][{{ 1.5[1:] }}][{{ 'ab'[1.0] }}][{{ [1, 2]['a':] }}]", NULL,
+      "[][][][][]");
+  CHECK_FAIL("{{ [1, 2][missing:] }}", NULL, GLOAM_EINVAL, "slice indices must be integers");
 }
 
 static void test_tests(void) {
@@ -213,10 +223,19 @@ static void test_filters(void) {
   CHECK_RENDER(
       "{{ 'a\\nb' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}|{{ 'a\\n\\nb' | indent(2) }}",
       NULL, "a\n  b|  a\n  b|a\n\n  b");
+  /* Jinja splits on newlines keeping a trailing empty line, so it survives */
+  CHECK_RENDER("[{{ '{\\n' | indent(4, first=true) }}][{{ 'a\\n' | indent(2, blank=true) }}]", NULL,
+               "[    {\n][a\n  ]");
   CHECK_RENDER("{{ '<a href=\"x\">&' | e }}", NULL, "&lt;a href=&#34;x&#34;&gt;&amp;");
+  CHECK_RENDER(
+      "{{ true | abs }} {{ 4.5 is odd }} {{ 3.0 is odd }} {{ 7.5 is divisibleby 2.5 }} "
+      "{{ -3 is odd }}",
+      NULL, "1 False True True True");
   CHECK_RENDER("{{ -2.5 | abs }} {{ 2.567 | round(1) }} {{ 2.5 | round(0, 'floor') }}", NULL,
                "2.5 2.6 2.0");
   CHECK_RENDER("{% filter upper %}abc{{ 'd' }}{% endfilter %}", NULL, "ABCD");
+  CHECK_RENDER("{{ 'Hello, wörld! a_b 42x' | wordcount }} {{ messages | wordcount }}",
+               "{\"messages\": [{\"role\": \"user\"}]}", "4 2");
   CHECK_FAIL("{{ 1 | nosuchfilter }}", NULL, GLOAM_EINVAL, "no filter named 'nosuchfilter'");
 }
 
@@ -272,6 +291,20 @@ static void test_dict_methods(void) {
   CHECK_RENDER("{{ d.keys() | list }} {{ d.values() | list }} {{ d.items() | list }}", d,
                "['a', 'b'] [1, 2] [('a', 1), ('b', 2)]");
   CHECK_FAIL("{{ [1].append(2) }}", NULL, GLOAM_EINVAL, "not allowed");
+  /* large dicts (hash-indexed) keep order, lookups and updates */
+  char vars[1024];
+  size_t k = (size_t)snprintf(vars, sizeof vars, "{\"big\": {");
+  for (int i = 0; i < 40; i++)
+    k += (size_t)snprintf(vars + k, sizeof vars - k, "%s\"k%d\": %d", i ? ", " : "", i, i * 10);
+  snprintf(vars + k, sizeof vars - k, "}}");
+  CHECK_RENDER(
+      "{{ big.k0 }} {{ big['k39'] }} {{ big.k17 }} {{ big.nokey is defined }} "
+      "{{ big | length }} {{ (big | list)[25] }}",
+      vars, "0 390 170 False 40 k25");
+  CHECK_RENDER(
+      "{% set ns = namespace(big) %}{% set ns.k39 = 'x' %}{% set ns.extra = 1 %}"
+      "{{ ns.k39 }} {{ ns.k38 }} {{ ns.extra }} {{ ns.k0 }}",
+      vars, "x 380 1 0");
 }
 
 static void test_macros_and_globals(void) {
@@ -280,6 +313,13 @@ static void test_macros_and_globals(void) {
       "{{ greet('Bob') }} {{ greet('Al', punct='?') }} {{ greet(name='Cy') }}",
       NULL, "Hi Bob! Hi Al? Hi Cy!");
   CHECK_RENDER("{% macro m() %}{{ varargs | length }}{% endmacro %}{{ m(1, 2) }}", NULL, "2");
+  /* macros see the variables around their definition, and themselves */
+  CHECK_RENDER(
+      "{% for i in [1, 2] %}{% macro show(n) %}{{ i }}{{ n }}{% if n > 0 %}"
+      "{{ show(n - 1) }}{% endif %}{% endmacro %}{{ show(1) }};{% endfor %}",
+      NULL, "1110;2120;");
+  CHECK_RENDER("{% set x = 1 %}{% macro m() %}{{ x }}{% endmacro %}{% set x = 2 %}{{ m() }}", NULL,
+               "2");
   CHECK_RENDER("{{ strftime_now('%Y-%m-%d %H:%M') }}", NULL, "2023-11-14 22:13");
   CHECK_RENDER("{{ dict(a=1)['a'] }}", NULL, "1");
   CHECK_RENDER("{% generation %}gen{% endgeneration %}", NULL, "gen");
@@ -424,7 +464,52 @@ static void test_alloc_failure_sweep(void) {
   ASSERT_TRUE(ok);
 }
 
+/* One compiled template rendered from several threads at once. */
+typedef struct thread_arg {
+  const gloam_chat_template *t;
+  int ok;
+} thread_arg;
+
+static void *render_many(void *p) {
+  thread_arg *a = p;
+  char err[GLOAM_ERR_LEN];
+  for (int i = 0; i < 200; i++) {
+    char msgs[128];
+    snprintf(msgs, sizeof msgs, "[{\"role\":\"user\",\"content\":\"n%d\"}]", i);
+    gloam_chat_request req = {.messages_json = msgs, .add_generation_prompt = 1};
+    char *out = NULL, want[64];
+    snprintf(want, sizeof want, "user=n%d|A", i);
+    if (gloam_chat_template_render(a->t, &req, &out, NULL, err) < 0 || strcmp(out, want) != 0) {
+      gloam_chat_free(out);
+      return NULL;
+    }
+    gloam_chat_free(out);
+  }
+  a->ok = 1;
+  return NULL;
+}
+
+static void test_threads_share_template(void) {
+  const char *src =
+      "{% set ns = namespace(s='') %}{% for m in messages %}"
+      "{% set ns.s = ns.s ~ m.role ~ '=' ~ m.content %}{% endfor %}"
+      "{{ ns.s }}{{ '|A' if add_generation_prompt }}";
+  char err[GLOAM_ERR_LEN];
+  gloam_chat_template *t;
+  ASSERT_OK(gloam_chat_template_new(&t, src, strlen(src), NULL, err));
+  pthread_t th[4];
+  thread_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (thread_arg){t, 0};
+    ASSERT_EQ_INT(pthread_create(&th[i], NULL, render_many, &args[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++) ASSERT_TRUE(args[i].ok);
+  gloam_chat_template_free(t);
+}
+
 const test_case template_jinja_tests[] = {
+    TEST(test_threads_share_template),
     TEST(test_basic_output),
     TEST(test_whitespace_control),
     TEST(test_for_loops),

@@ -21,6 +21,7 @@
 #include "test.h"
 
 static const char *const models[3] = {"qwen3", "llama3", "gemma3"};
+static uint32_t rnd(uint32_t n);
 static gloam_tokenizer *loaded[3];
 static json_t *expected[3];
 
@@ -137,6 +138,63 @@ static void test_gemma3_chat(void) {
   check_chat_cases(2);
 }
 
+/* One reused encoder gives the fixture results too, on a cold and a warm
+ * cache (every case twice). */
+static void test_encoder_reuse(void) {
+  for (int m = 0; m < 3; m++) {
+    json_t *exp;
+    gloam_tokenizer *tok = model(m, &exp);
+    gloam_tok_encoder *enc;
+    ASSERT_OK(gloam_tok_encoder_new(tok, &enc));
+    for (int pass = 0; pass < 2; pass++) {
+      size_t i;
+      json_t *c;
+      json_array_foreach(json_object_get(exp, "encode"), i, c) {
+        const char *text = json_string_value(json_object_get(c, "text"));
+        size_t len = json_string_length(json_object_get(c, "text"));
+        for (int sp = 0; sp < 2; sp++) {
+          int32_t *ids;
+          size_t n;
+          ASSERT_OK(
+              gloam_tok_encoder_encode(enc, text, len, sp ? GLOAM_TOK_ADD_SPECIAL : 0, &ids, &n));
+          assert_ids("encoder ids", text, ids, n,
+                     json_object_get(c, sp ? "ids_with_special" : "ids"));
+          gloam_tokenizer_buf_free(ids);
+        }
+      }
+    }
+    gloam_tok_encoder_free(enc);
+  }
+}
+
+/* A long-lived encoder whose word cache fills up (64K words) restarts it
+ * and keeps giving the same ids as a fresh encode. */
+static void test_encoder_cache_full(void) {
+  gloam_tokenizer *tok = model(1, NULL);
+  gloam_tok_encoder *enc;
+  ASSERT_OK(gloam_tok_encoder_new(tok, &enc));
+  size_t cap = 16384;
+  char *chunk = malloc(cap + 16);
+  for (int round = 0; round < 45; round++) {
+    size_t n = 0;
+    while (n < cap) { /* ~2000 distinct words per chunk, ~90K in all */
+      size_t wl = 3 + rnd(6);
+      chunk[n++] = ' ';
+      for (size_t k = 0; k < wl; k++) chunk[n++] = (char)('a' + rnd(26));
+    }
+    int32_t *a, *b;
+    size_t na, nb;
+    ASSERT_OK(gloam_tok_encoder_encode(enc, chunk, n, 0, &a, &na));
+    ASSERT_OK(gloam_tokenizer_encode(tok, chunk, n, 0, &b, &nb));
+    ASSERT_EQ_UINT(na, nb);
+    ASSERT_EQ_MEM(a, b, na * sizeof *a);
+    gloam_tokenizer_buf_free(a);
+    gloam_tokenizer_buf_free(b);
+  }
+  free(chunk);
+  gloam_tok_encoder_free(enc);
+}
+
 /* ---- streaming ---- */
 
 static bool valid_utf8(const char *s, size_t n) {
@@ -168,8 +226,12 @@ static int stream_matches(gloam_tokenizer *tok, const int32_t *ids, size_t n, un
   }
   const char *piece;
   size_t pl;
+  /* Byte-level text ends on a whole character; a run of ByteFallback
+   * tokens is only resolved when it ends, so it may come out here. */
   ASSERT_OK(gloam_tok_stream_flush(s, &piece, &pl));
-  ASSERT_EQ_UINT(pl, 0); /* every fixture sequence ends on a whole character */
+  ASSERT_TRUE(valid_utf8(piece, pl));
+  memcpy(acc + al, piece, pl);
+  al += pl;
   acc[al] = 0;
   char *full;
   size_t fl;
@@ -221,6 +283,34 @@ static void test_stream_split_chars(void) {
     gloam_tokenizer_buf_free(dec);
     gloam_tokenizer_buf_free(ids);
   }
+}
+
+/* Gemma's ByteFallback: a run of <0xXX> tokens that is not valid UTF-8
+ * becomes one U+FFFD per token (tokenizers' ByteFallback decoder), in the
+ * full decode and in the stream; a valid run becomes its character. */
+static void test_byte_fallback_runs(void) {
+  gloam_tokenizer *g = model(2, NULL);
+  int32_t e6 = gloam_tokenizer_token_to_id(g, "<0xE6>"),
+          x97 = gloam_tokenizer_token_to_id(g, "<0x97>");
+  int32_t a5 = gloam_tokenizer_token_to_id(g, "<0xA5>"), a = gloam_tokenizer_token_to_id(g, "a");
+  ASSERT_CMP_INT(e6, >=, 0);
+  ASSERT_CMP_INT(a, >=, 0);
+  int32_t bad[3] = {e6, x97, a}, good[4] = {e6, x97, a5, a};
+  char *dec;
+  size_t dl;
+  ASSERT_OK(gloam_tokenizer_decode(g, bad, 3, 0, &dec, &dl));
+  ASSERT_EQ_STR(dec,
+                "\xEF\xBF\xBD\xEF\xBF\xBD"
+                "a");
+  gloam_tokenizer_buf_free(dec);
+  ASSERT_OK(gloam_tokenizer_decode(g, good, 4, 0, &dec, &dl));
+  ASSERT_EQ_STR(dec,
+                "\xE6\x97\xA5"
+                "a");
+  gloam_tokenizer_buf_free(dec);
+  stream_matches(g, bad, 3, 0);
+  stream_matches(g, good, 4, 0);
+  stream_matches(g, bad, 2, 0); /* the run ends at the flush */
 }
 
 /* A stream cut mid-character flushes U+FFFD, like the full decode. */
@@ -365,12 +455,20 @@ static void test_accessors(void) {
   ASSERT_FALSE(gloam_tokenizer_is_special(q, 9707));
   ASSERT_TRUE(gloam_tokenizer_id_to_token(q, -1) == NULL);
   ASSERT_TRUE(gloam_tokenizer_id_to_token(q, 1 << 30) == NULL);
-  /* GLOAM_TOK_SPLIT_SPECIAL encodes special-token text as plain text */
+  /* GLOAM_TOK_SPLIT_SPECIAL encodes special-token text as plain text; the
+   * non-special added token <think> (151667 in tokenizer.json) still matches */
   int32_t *ids;
   size_t n;
-  ASSERT_OK(gloam_tokenizer_encode(q, "<|im_start|>", 12, GLOAM_TOK_SPLIT_SPECIAL, &ids, &n));
-  ASSERT_CMP_INT(n, >, 1);
+  ASSERT_OK(
+      gloam_tokenizer_encode(q, "<|im_start|><think>", 19, GLOAM_TOK_SPLIT_SPECIAL, &ids, &n));
+  ASSERT_CMP_INT(n, >, 2);
   for (size_t i = 0; i < n; i++) ASSERT_NE_INT(ids[i], 151644);
+  ASSERT_EQ_INT(ids[n - 1], 151667);
+  char *plain;
+  size_t pl;
+  ASSERT_OK(gloam_tokenizer_decode(q, ids, n, 0, &plain, &pl));
+  ASSERT_EQ_STR(plain, "<|im_start|><think>");
+  gloam_tokenizer_buf_free(plain);
   gloam_tokenizer_buf_free(ids);
   /* skip_special drops <|im_start|> on decode */
   int32_t two[2] = {151644, 9707};
@@ -772,6 +870,91 @@ static void test_gguf_llama3(void) {
   gloam_tokenizer_free(tok);
 }
 
+/* Gemma 3 as llama.cpp stores it: a "llama" (SentencePiece) model with
+ * scores and no merges. The scores are made from the fixture's merge list
+ * (a piece scores minus the rank of the first merge that makes it), so the
+ * merges the builder derives from scores must reproduce Hugging Face's ids
+ * for every fixture case. */
+static void test_gguf_gemma3_scores(void) {
+  json_t *exp;
+  model(2, &exp);
+  char *path = test_fixture_path("tokenizers/gemma3/tokenizer.json.gz");
+  json_t *root = load_gz_json(path);
+  free(path);
+  json_t *vocab = json_object_get(json_object_get(root, "model"), "vocab");
+  json_t *merges = json_object_get(json_object_get(root, "model"), "merges");
+  json_t *added = json_object_get(root, "added_tokens");
+  size_t n = 0;
+  const char *key;
+  json_t *v;
+  json_object_foreach(vocab, key, v) if ((size_t)json_integer_value(v) + 1 > n) n =
+      (size_t)json_integer_value(v) + 1;
+  size_t i;
+  json_array_foreach(added, i, v) {
+    size_t id = (size_t)json_integer_value(json_object_get(v, "id"));
+    if (id + 1 > n) n = id + 1;
+  }
+  const char **strs = calloc(n, sizeof *strs);
+  int32_t *types = calloc(n, sizeof *types);
+  float *scores = calloc(n, sizeof *scores);
+  json_object_foreach(vocab, key, v) {
+    strs[json_integer_value(v)] = key;
+    types[json_integer_value(v)] = 1;
+    scores[json_integer_value(v)] = -1e9f;
+  }
+  json_array_foreach(added, i, v) {
+    json_int_t id = json_integer_value(json_object_get(v, "id"));
+    strs[id] = json_string_value(json_object_get(v, "content"));
+    types[id] = json_is_true(json_object_get(v, "special")) ? 3 : 4;
+  }
+  types[3] = 2; /* <unk> */
+  for (i = 0; i < n; i++) {
+    if (!strs[i]) strs[i] = "";
+    if (strncmp(strs[i], "<0x", 3) == 0 && strlen(strs[i]) == 6) types[i] = 6;
+  }
+  char buf[2048];
+  json_array_foreach(merges, i, v) {
+    snprintf(buf, sizeof buf, "%s%s", json_string_value(json_array_get(v, 0)),
+             json_string_value(json_array_get(v, 1)));
+    json_t *idv = json_object_get(vocab, buf);
+    ASSERT_NOT_NULL(idv);
+    float *sc = &scores[json_integer_value(idv)];
+    if (*sc < -(float)i) *sc = -(float)i;
+  }
+  gguf_writer *w = gguf_writer_new();
+  gguf_w_str(w, "tokenizer.ggml.model", "llama");
+  gguf_w_arr_str(w, "tokenizer.ggml.tokens", strs, NULL, n);
+  gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_I32, types, n);
+  gguf_w_arr(w, "tokenizer.ggml.scores", GGUF_F32, scores, n);
+  gguf_w_u32(w, "tokenizer.ggml.bos_token_id", 2);
+  gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 1);
+  gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", 3);
+  gguf_w_bool(w, "tokenizer.ggml.add_bos_token", true);
+  gguf_w_bool(w, "tokenizer.ggml.add_space_prefix", false);
+  char *dir = test_tmpdir();
+  char file[512], err[GLOAM_ERR_LEN];
+  snprintf(file, sizeof file, "%s/gemma.gguf", dir);
+  ASSERT_OK(gguf_writer_write(w, file, err));
+  gguf_writer_free(w);
+  free(strs);
+  free(types);
+  free(scores);
+  json_decref(root);
+  size_t len;
+  uint8_t *bytes = test_read_file(file, &len);
+  ASSERT_NOT_NULL(bytes);
+  gguf_ctx g;
+  ASSERT_OK(gguf_parse(bytes, len, &g, err));
+  gloam_tokenizer *tok = NULL;
+  if (tokenizer_from_gguf(&tok, &g, err) < 0) test_fail(__FILE__, __LINE__, "gemma gguf: %s", err);
+  gguf_ctx_deinit(&g);
+  free(bytes);
+  free(dir);
+  check_encode_with(tok, exp);
+  check_chat_with(tok, exp);
+  gloam_tokenizer_free(tok);
+}
+
 /* SentencePiece ("llama") metadata without merges, checked by hand:
  * "hi" -> "▁hi": (h,i) scores -2 beats (▁,h) at -5, then (▁,hi) -> ▁hi. */
 static void test_gguf_spm(void) {
@@ -850,30 +1033,20 @@ static void test_gguf_hostile(void) {
 
 int main(int argc, char **argv) {
   static const test_case tests[] = {
-      TEST(test_tiny_bpe),
-      TEST(test_hostile),
-      TEST(test_alloc_failures),
-      TEST(test_tiny_decoders),
-      TEST(test_bad_gzip),
-      TEST(test_qwen3_encode),
-      TEST(test_llama3_encode),
-      TEST(test_gemma3_encode),
-      TEST(test_qwen3_chat),
-      TEST(test_llama3_chat),
-      TEST(test_gemma3_chat),
-      TEST(test_stream_equals_decode),
-      TEST(test_stream_split_chars),
-      TEST(test_stream_flush_partial),
-      TEST(test_round_trip),
-      TEST(test_round_trip_gemma),
-      TEST(test_invalid_utf8_input),
-      TEST(test_accessors),
-      TEST(test_threads),
-      TEST(test_gguf_qwen3),
-      TEST(test_gguf_llama3),
-      TEST(test_gguf_spm),
-      TEST(test_gguf_hostile),
-      {0},
+      TEST(test_tiny_bpe),           TEST(test_hostile),
+      TEST(test_alloc_failures),     TEST(test_tiny_decoders),
+      TEST(test_bad_gzip),           TEST(test_qwen3_encode),
+      TEST(test_llama3_encode),      TEST(test_gemma3_encode),
+      TEST(test_qwen3_chat),         TEST(test_llama3_chat),
+      TEST(test_gemma3_chat),        TEST(test_encoder_reuse),
+      TEST(test_encoder_cache_full), TEST(test_stream_equals_decode),
+      TEST(test_stream_split_chars), TEST(test_stream_flush_partial),
+      TEST(test_byte_fallback_runs), TEST(test_round_trip),
+      TEST(test_round_trip_gemma),   TEST(test_invalid_utf8_input),
+      TEST(test_accessors),          TEST(test_threads),
+      TEST(test_gguf_qwen3),         TEST(test_gguf_llama3),
+      TEST(test_gguf_spm),           TEST(test_gguf_gemma3_scores),
+      TEST(test_gguf_hostile),       {0},
   };
   int rc = test_main(argc, argv, tests);
   for (int i = 0; i < 3; i++) {

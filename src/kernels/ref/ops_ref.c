@@ -89,6 +89,20 @@ static void ref_axpy_f32(float *y, float a, const float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static float ref_dot_f16v(const float *a, const f16_bits *b, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; i++) s += a[i] * f16_to_f32(b[i]);
+  return s;
+}
+
+static void ref_axpy_f16(float *y, float a, const f16_bits *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * f16_to_f32(x[i]);
+}
+
+static void ref_f32_to_f16(f16_bits *dst, const float *src, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = f32_to_f16(src[i]);
+}
+
 const kern_backend kern_backend_ref = {
     .name = "ref",
     .types =
@@ -107,4 +121,7 @@ const kern_backend kern_backend_ref = {
     .gelu_tanh_mul = ref_gelu_tanh_mul,
     .dot_f32 = ref_dot_f32v,
     .axpy_f32 = ref_axpy_f32,
+    .dot_f16 = ref_dot_f16v,
+    .axpy_f16 = ref_axpy_f16,
+    .f32_to_f16 = ref_f32_to_f16,
 };

@@ -27,4 +27,7 @@ const kern_backend kern_backend_avx2 = {
     .gelu_tanh_mul = kx_gelu_tanh_mul,
     .dot_f32 = kx_dot_f32,
     .axpy_f32 = kx_axpy_f32,
+    .dot_f16 = kx_dot_f16v,
+    .axpy_f16 = kx_axpy_f16,
+    .f32_to_f16 = kx_f32_to_f16,
 };

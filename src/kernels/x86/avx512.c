@@ -115,7 +115,7 @@ static void xconv_bf16(const float *src, void *dst, int64_t n) {
  * Weight blocks (34 or 18 bytes, unaligned) are gathered from two or three
  * zmm loads with vpermt2b (AVX512-VBMI), their f16 scales with vpermt2w. */
 
-static void x8_block(const float *x, int8_t *lo, int8_t *hi, float *d_out, float *s_out) {
+static int x8_block(const float *x, int8_t *lo, int8_t *hi, float *d_out, float *s_out) {
   __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
   float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
   float d = amax / 127.0f;
@@ -125,31 +125,61 @@ static void x8_block(const float *x, int8_t *lo, int8_t *hi, float *d_out, float
   __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
   _mm_storeu_si128((__m128i *)lo, _mm512_cvtsepi32_epi8(i0));
   _mm_storeu_si128((__m128i *)hi, _mm512_cvtsepi32_epi8(i1));
+  int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
   *d_out = dr;
-  *s_out = dr * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+  *s_out = dr * (float)sum;
+  return sum;
 }
 
-/* Q8_0 weights: quants in element order. */
+/* Q8_0 weights (72 bytes per block):
+ *   uint8 qu[cols]    quants + 128 (so vpdpbusd takes them as the unsigned
+ *                     operand against signed weights), in element order
+ *   float dxe[nb/2][16]  scales of block pairs: d(2p) in lanes 0-7, d(2p+1) in 8-15
+ *   float d[nb]       every block's scale (for the tail)
+ * The +128 is removed by starting each dot from -128 * sum(weights). */
 static void xconv_x8s(const float *x, void *dst, int64_t n) {
-  int8_t *qs = dst;
-  int64_t nb = n / QK8_0;
-  float *d = (float *)(qs + n), *s = d + nb;
-  for (int64_t b = 0; b < nb; b++)
-    x8_block(x + 32 * b, qs + 32 * b, qs + 32 * b + 16, d + b, s + b);
+  uint8_t *qu = dst;
+  int64_t nb = n / QK8_0, np = nb / 2;
+  float *dxe = (float *)(qu + n), *d = dxe + 16 * np;
+  for (int64_t b = 0; b < nb; b++) {
+    int8_t *q = (int8_t *)(qu + 32 * b);
+    float sd;
+    x8_block(x + 32 * b, q, q + 16, d + b, &sd);
+    __m256i v = _mm256_loadu_si256((const __m256i *)q);
+    _mm256_storeu_si256((__m256i *)q, _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)));
+    if (b < 2 * np)
+      for (int l = 0; l < 8; l++) dxe[16 * (b / 2) + 8 * (b % 2) + l] = d[b];
+  }
 }
 
-/* Q4_0 weights: groups of 4 blocks permuted (see above), the tail in order. */
+/* Q4_0 weights (64 bytes per block):
+ *   int8 qs[cols]  full groups of 4 blocks permuted (see above), tail in order
+ *   per full group g: float dexp[16] (d of block r in lanes 4r..4r+3) and
+ *                     int32 init[16] (-8 * sum(qs of block r) in lane 4r, else 0)
+ *   per tail block:   float d, float s (s = d * sum(qs))
+ * so a group's dot is vpdpbusd started from init (the -8 offset of the
+ * nibbles) and one multiply by dexp * the weights' expanded scales. */
 static void xconv_x8p(const float *x, void *dst, int64_t n) {
   int8_t *qs = dst;
-  int64_t nb = n / QK8_0, nb4 = nb & ~(int64_t)3;
-  float *d = (float *)(qs + n), *s = d + nb;
-  for (int64_t b = 0; b < nb; b++) {
-    int8_t *lo = qs + 32 * b, *hi = lo + 16;
-    if (b < nb4) {
-      lo = qs + 32 * (b & ~(int64_t)3) + 16 * (b & 3);
-      hi = lo + 64;
+  int64_t nb = n / QK8_0, ng = nb / 4;
+  uint8_t *meta = (uint8_t *)dst + n;
+  float *tail = (float *)(meta + 128 * ng);
+  for (int64_t g = 0; g < ng; g++) {
+    float *dexp = (float *)(meta + 128 * g);
+    int32_t *init = (int32_t *)(meta + 128 * g + 64);
+    for (int r = 0; r < 4; r++) {
+      float d, sd;
+      int8_t *lo = qs + 128 * g + 16 * r;
+      int sum = x8_block(x + 32 * (4 * g + r), lo, lo + 64, &d, &sd);
+      for (int l = 0; l < 4; l++) {
+        dexp[4 * r + l] = d;
+        init[4 * r + l] = l == 0 ? -8 * sum : 0;
+      }
     }
-    x8_block(x + 32 * b, lo, hi, d + b, s + b);
+  }
+  for (int64_t b = 4 * ng; b < nb; b++) {
+    int64_t t = b - 4 * ng;
+    x8_block(x + 32 * b, qs + 32 * b, qs + 32 * b + 16, tail + 2 * t, tail + 2 * t + 1);
   }
 }
 
@@ -164,30 +194,32 @@ static const int8_t q4_idx[64] = {2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13
                                   56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71};
 
 /* 4 Q8_0 blocks (136 bytes) against NX activation rows. */
-KX_INLINE void q8_0_g4(const uint8_t *wb, int64_t b, const int8_t *const *xq,
-                       const float *const *xd, __m512 *acc, const int NX) {
+KX_INLINE void q8_0_g4(const uint8_t *wb, int64_t b, const uint8_t *const *xq,
+                       const float *const *xe, __m512 *acc, const int NX) {
   const __m512i idx01 = _mm512_loadu_si512(q8_idx01);
   const __m512i idx23 = _mm512_add_epi8(idx01, _mm512_set1_epi8(4)); /* 70.. relative to 64 */
   const __m512i idxd =
       _mm512_setr_epi32(0 | (17 << 16), 34 | (51 << 16), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i sidx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i sidx23 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
   __m512i A = _mm512_loadu_si512(wb), B = _mm512_loadu_si512(wb + 64);
   __m512i C = _mm512_maskz_loadu_epi8(0xff, wb + 128);
   __m512i q01 = _mm512_permutex2var_epi8(A, idx01, B);
   __m512i q23 = _mm512_permutex2var_epi8(B, idx23, C);
-  __m128 dw = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(A, idxd, B)));
-  __m512i a01 = _mm512_abs_epi8(q01), a23 = _mm512_abs_epi8(q23);
-  __mmask64 m01 = _mm512_movepi8_mask(q01), m23 = _mm512_movepi8_mask(q23);
-  const __m512i sidx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i sidx23 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  __m512 dw = _mm512_castps128_ps512(
+      _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(A, idxd, B))));
+  __m512 dwe01 = _mm512_permutexvar_ps(sidx01, dw), dwe23 = _mm512_permutexvar_ps(sidx23, dw);
+  /* -128 * (sum of 4 weights) per lane: cancels the +128 of the activations */
+  __m512i i01 = _mm512_sub_epi32(zero, _mm512_slli_epi32(_mm512_dpbusd_epi32(zero, ones, q01), 7));
+  __m512i i23 = _mm512_sub_epi32(zero, _mm512_slli_epi32(_mm512_dpbusd_epi32(zero, ones, q23), 7));
   for (int i = 0; i < NX; i++) {
-    __m512 sv = _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps(xd[i] + b)));
-    __m512i x01 = _mm512_loadu_si512(xq[i] + 32 * b), x23 = _mm512_loadu_si512(xq[i] + 32 * b + 64);
-    x01 = _mm512_mask_sub_epi8(x01, m01, _mm512_setzero_si512(), x01);
-    x23 = _mm512_mask_sub_epi8(x23, m23, _mm512_setzero_si512(), x23);
-    __m512i p01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), a01, x01);
-    __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), a23, x23);
-    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p01), _mm512_permutexvar_ps(sidx01, sv), acc[i]);
-    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p23), _mm512_permutexvar_ps(sidx23, sv), acc[i]);
+    __m512i p01 = _mm512_dpbusd_epi32(i01, _mm512_loadu_si512(xq[i] + 32 * b), q01);
+    __m512i p23 = _mm512_dpbusd_epi32(i23, _mm512_loadu_si512(xq[i] + 32 * b + 64), q23);
+    __m512 s01 = _mm512_mul_ps(dwe01, _mm512_loadu_ps(xe[i] + 8 * b));
+    __m512 s23 = _mm512_mul_ps(dwe23, _mm512_loadu_ps(xe[i] + 8 * b + 16));
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p01), s01, acc[i]);
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p23), s23, acc[i]);
   }
 }
 
@@ -195,32 +227,35 @@ KX_INLINE void q8_0_dot512_n(int64_t cols, const void *w_row, const void *x, siz
                              size_t ys, const int NX) {
   const uint8_t *w = w_row;
   const int64_t nb = cols / QK8_0, nb4 = nb & ~(int64_t)3;
-  const int8_t *xq[4];
-  const float *xd[4];
+  const uint8_t *xq[4];
+  const float *xe[4], *xd[4];
   __m512 acc0[4], acc1[4];
   __m256 tail[4];
   for (int i = 0; i < NX; i++) {
-    xq[i] = (const int8_t *)((const uint8_t *)x + (size_t)i * xs);
-    xd[i] = (const float *)(xq[i] + cols);
+    xq[i] = (const uint8_t *)x + (size_t)i * xs;
+    xe[i] = (const float *)(xq[i] + cols);
+    xd[i] = xe[i] + 16 * (nb / 2);
     acc0[i] = acc1[i] = _mm512_setzero_ps();
     tail[i] = _mm256_setzero_ps();
   }
   int64_t b = 0;
   for (; b + 8 <= nb4; b += 8) {
     prefetch_span(w + 34 * b, 8 * 34);
-    q8_0_g4(w + 34 * b, b, xq, xd, acc0, NX);
-    q8_0_g4(w + 34 * (b + 4), b + 4, xq, xd, acc1, NX);
+    q8_0_g4(w + 34 * b, b, xq, xe, acc0, NX);
+    q8_0_g4(w + 34 * (b + 4), b + 4, xq, xe, acc1, NX);
   }
-  for (; b < nb4; b += 4) q8_0_g4(w + 34 * b, b, xq, xd, acc0, NX);
+  for (; b < nb4; b += 4) q8_0_g4(w + 34 * b, b, xq, xe, acc0, NX);
   for (; b < nb; b++) {
     const block_q8_0 *wb = (const block_q8_0 *)(w + 34 * b);
     __m256i wv = _mm256_loadu_si256((const __m256i *)wb->qs);
-    __m256i aw = _mm256_sign_epi8(wv, wv);
+    __m256i init = _mm256_sub_epi32(
+        _mm256_setzero_si256(),
+        _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), wv), 7));
     float dw = h2f(wb->d);
     for (int i = 0; i < NX; i++) {
-      __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xq[i] + 32 * b)), wv);
-      tail[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8s8(aw, sx)), _mm256_set1_ps(dw * xd[i][b]),
-                                tail[i]);
+      __m256i p =
+          _mm256_dpbusd_epi32(init, _mm256_loadu_si256((const __m256i *)(xq[i] + 32 * b)), wv);
+      tail[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * xd[i][b]), tail[i]);
     }
   }
   for (int i = 0; i < NX; i++)
@@ -228,69 +263,63 @@ KX_INLINE void q8_0_dot512_n(int64_t cols, const void *w_row, const void *x, siz
 }
 
 /* 4 Q4_0 blocks (72 bytes) against NX activation rows. */
-KX_INLINE void q4_0_g4(const uint8_t *wb, int64_t b, const int8_t *const *xq,
-                       const float *const *xd, const float *const *xsum, __m512 *acc, __m128 *corr,
-                       const int NX) {
+KX_INLINE void q4_0_g4(const uint8_t *wb, int64_t g, const int8_t *const *xq,
+                       const uint8_t *const *xm, __m512 *acc, const int NX) {
   const __m512i idxq = _mm512_loadu_si512(q4_idx);
   const __m512i idxd =
       _mm512_setr_epi32(0 | (9 << 16), 18 | (27 << 16), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   __m512i A = _mm512_loadu_si512(wb), B = _mm512_maskz_loadu_epi8(0xff, wb + 64);
   __m512i q = _mm512_permutex2var_epi8(A, idxq, B);
   __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
   __m128 dw = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(idxd, A)));
-  const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 dwe = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(dw));
   for (int i = 0; i < NX; i++) {
-    __m512 sv = _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps(xd[i] + b)));
-    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xq[i] + 32 * b));
-    p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(xq[i] + 32 * b + 64));
-    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(sidx, sv), acc[i]);
-    corr[i] = _mm_fmadd_ps(dw, _mm_loadu_ps(xsum[i] + b), corr[i]);
+    const uint8_t *m = xm[i] + 128 * g;
+    __m512i p = _mm512_loadu_si512(m + 64);
+    p = _mm512_dpbusd_epi32(p, lo, _mm512_loadu_si512(xq[i] + 128 * g));
+    p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(xq[i] + 128 * g + 64));
+    __m512 sv = _mm512_mul_ps(dwe, _mm512_loadu_ps((const float *)m));
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sv, acc[i]);
   }
 }
+
 KX_INLINE void q4_0_dot512_n(int64_t cols, const void *w_row, const void *x, size_t xs, float *y,
                              size_t ys, const int NX) {
   const uint8_t *w = w_row;
-  const int64_t nb = cols / QK4_0, nb4 = nb & ~(int64_t)3;
+  const int64_t nb = cols / QK4_0, ng = nb / 4;
   const int8_t *xq[4];
-  const float *xd[4], *xsum[4];
+  const uint8_t *xm[4];
+  const float *xt[4];
   __m512 acc0[4], acc1[4];
-  __m128 corr[4];
-  __m256 tail[4];
-  float tcorr[4] = {0, 0, 0, 0};
+  float tacc[4] = {0, 0, 0, 0};
   for (int i = 0; i < NX; i++) {
     xq[i] = (const int8_t *)((const uint8_t *)x + (size_t)i * xs);
-    xd[i] = (const float *)(xq[i] + cols);
-    xsum[i] = xd[i] + nb;
+    xm[i] = (const uint8_t *)(xq[i] + cols);
+    xt[i] = (const float *)(xm[i] + 128 * ng);
     acc0[i] = acc1[i] = _mm512_setzero_ps();
-    corr[i] = _mm_setzero_ps();
-    tail[i] = _mm256_setzero_ps();
   }
-  int64_t b = 0;
-  for (; b + 8 <= nb4; b += 8) {
-    prefetch_span(w + 18 * b, 8 * 18);
-    q4_0_g4(w + 18 * b, b, xq, xd, xsum, acc0, corr, NX);
-    q4_0_g4(w + 18 * (b + 4), b + 4, xq, xd, xsum, acc1, corr, NX);
+  int64_t g = 0;
+  for (; g + 2 <= ng; g += 2) {
+    prefetch_span(w + 72 * g, 144);
+    q4_0_g4(w + 72 * g, g, xq, xm, acc0, NX);
+    q4_0_g4(w + 72 * (g + 1), g + 1, xq, xm, acc1, NX);
   }
-  for (; b < nb4; b += 4) q4_0_g4(w + 18 * b, b, xq, xd, xsum, acc0, corr, NX);
-  for (; b < nb; b++) {
+  for (; g < ng; g++) q4_0_g4(w + 72 * g, g, xq, xm, acc0, NX);
+  for (int64_t b = 4 * ng; b < nb; b++) {
     const block_q4_0 *wb = (const block_q4_0 *)(w + 18 * b);
     __m256i q = q4_0_unpack(wb->qs);
     float dw = h2f(wb->d);
+    int64_t t = b - 4 * ng;
     for (int i = 0; i < NX; i++) {
       __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[i] + 32 * b));
-      tail[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8s8(q, xv)), _mm256_set1_ps(dw * xd[i][b]),
-                                tail[i]);
-      tcorr[i] += dw * xsum[i][b];
+      float dot = hsum256(_mm256_cvtepi32_ps(dot_u8s8(q, xv)));
+      tacc[i] += dw * (xt[i][2 * t] * dot - 8.0f * xt[i][2 * t + 1]);
     }
   }
-  for (int i = 0; i < NX; i++) {
-    __m128 c = corr[i];
-    c = _mm_add_ps(c, _mm_movehl_ps(c, c));
-    c = _mm_add_ss(c, _mm_movehdup_ps(c));
-    y[(size_t)i * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + hsum256(tail[i]) -
-                        8.0f * (_mm_cvtss_f32(c) + tcorr[i]);
-  }
+  for (int i = 0; i < NX; i++)
+    y[(size_t)i * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + tacc[i];
 }
 
 KX_DOT_SWITCH(kx_dot_q8_0_512, q8_0_dot512_n)
@@ -372,7 +401,10 @@ KX_INLINE void fw512_gemm_t(enum dtype t, int64_t cols, const void *w, size_t ws
   for (int64_t k = 0; k < cols; k += 16) {
     __mmask16 m = cols - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - k)) - 1);
     __m512 wv[4];
-    for (int r = 0; r < NW; r++) wv[r] = load16_w(t, wb + (size_t)r * wst, k, m);
+    for (int r = 0; r < NW; r++) {
+      prefetch_span(wb + (size_t)r * wst + k * (t == DT_F32 ? 4 : 2), 1);
+      wv[r] = load16_w(t, wb + (size_t)r * wst, k, m);
+    }
     for (int i = 0; i < NX; i++) {
       __m512 xv = _mm512_maskz_loadu_ps(m, (const float *)(xb + (size_t)i * xs) + k);
       for (int r = 0; r < NW; r++) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
@@ -391,8 +423,10 @@ KX_INLINE void bf16_gemm_t(int64_t cols, const void *w, size_t wst, const void *
   for (int64_t k = 0; k < cols; k += 32) {
     __mmask32 m = cols - k >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (cols - k)) - 1);
     __m512i wv[4];
-    for (int r = 0; r < NW; r++)
+    for (int r = 0; r < NW; r++) {
+      prefetch_span(wb + (size_t)r * wst + 2 * k, 1);
       wv[r] = _mm512_maskz_loadu_epi16(m, (const uint16_t *)(wb + (size_t)r * wst) + k);
+    }
     for (int i = 0; i < NX; i++) {
       __m512i xv = _mm512_maskz_loadu_epi16(m, (const uint16_t *)(xb + (size_t)i * xs) + k);
       for (int r = 0; r < NW; r++)
@@ -461,8 +495,8 @@ const kern_backend kern_backend_avx512 = {
             [DT_F32] = {1, 4, NULL, kx_dot_f32_512, kx_gemm_f32},
             [DT_F16] = {1, 4, NULL, kx_dot_f16_512, kx_gemm_f16},
             [DT_BF16] = {1, 2, xconv_bf16, kx_dot_bf16_512, kx_gemm_bf16},
-            [DT_Q8_0] = {QK8_0, QK8_0 + 8, xconv_x8s, kx_dot_q8_0_512, NULL},
-            [DT_Q4_0] = {QK8_0, QK8_0 + 8, xconv_x8p, kx_dot_q4_0_512, NULL},
+            [DT_Q8_0] = {QK8_0, 72, xconv_x8s, kx_dot_q8_0_512, NULL},
+            [DT_Q4_0] = {QK8_0, 64, xconv_x8p, kx_dot_q4_0_512, NULL},
             [DT_Q4_K] = {QK_K, sizeof(block_q8_K), kx_xconv_q8_K, kx_dot_q4_K_512, NULL},
             [DT_Q6_K] = {QK_K, sizeof(block_q8_K), kx_xconv_q8_K, kx_dot_q6_K, NULL},
         },
@@ -472,4 +506,7 @@ const kern_backend kern_backend_avx512 = {
     .gelu_tanh_mul = kx_gelu_tanh_mul,
     .dot_f32 = kx_dot_f32,
     .axpy_f32 = kx_axpy_f32,
+    .dot_f16 = kx_dot_f16v,
+    .axpy_f16 = kx_axpy_f16,
+    .f32_to_f16 = kx_f32_to_f16,
 };

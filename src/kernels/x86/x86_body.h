@@ -567,3 +567,38 @@ static void kx_silu_mul(float *gate, const float *up, int64_t n) {
 static void kx_gelu_tanh_mul(float *gate, const float *up, int64_t n) {
   sigmoid_mul(gate, up, n, 1);
 }
+
+/* ---------------- F16 KV-cache helpers ---------------- */
+
+static float kx_dot_f16v(const float *a, const f16_bits *b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i),
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i))), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8),
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i + 8))), s1);
+  }
+  float r = hsum256(_mm256_add_ps(s0, s1));
+  for (; i < n; i++) r += a[i] * h2f(b[i]);
+  return r;
+}
+
+static void kx_axpy_f16(float *y, float a, const f16_bits *x, int64_t n) {
+  __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i,
+                     _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+                                     _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * h2f(x[i]);
+}
+
+static void kx_f32_to_f16(f16_bits *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(
+        (__m128i *)(dst + i),
+        _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; i++) dst[i] = f32_to_f16(src[i]);
+}

@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * coord/chat.c: POST /v1/chat/completions in client-sealed mode.
+ *
+ * The body is the client's sealed envelope (docs/sealing.md). The
+ * coordinator reads only its cleartext header (model, node, token limit,
+ * request id), reserves the maximum cost, forwards the envelope to the named
+ * node, relays the node's sealed frames to the client as SSE events without
+ * opening them, and settles from the node's signed receipt after checking
+ * it. Nothing is charged for a request that fails; see docs/coordinator.md
+ * for the event format.
+ *
+ * Lifetime of a job: admitted (reserved, sent to node, client connection
+ * watched) -> streaming (SSE started at the first frame) -> finished by
+ * exactly one of coord_job_on_done, coord_job_on_error, coord_job_fail or the client leaving;
+ * each path settles or refunds, answers the client if it is still there,
+ * and frees the job.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/codec.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/secure.h"
+#include "core/time.h"
+#include "coord/anthropic.h"
+#include "coord/coord_impl.h"
+#include "http/error.h"
+#include "http/sse.h"
+
+#define MAX_OUTPUT_TOKENS (1u << 20)
+
+int64_t coord_chat_cost(int64_t prompt, int64_t completion, int64_t in_per_mtok,
+                        int64_t out_per_mtok) {
+  if (prompt < 0 || completion < 0 || in_per_mtok < 0 || out_per_mtok < 0) return -1;
+  if ((prompt && in_per_mtok > INT64_MAX / prompt) ||
+      (completion && out_per_mtok > INT64_MAX / completion))
+    return -1;
+  int64_t a = prompt * in_per_mtok, b = completion * out_per_mtok;
+  if (a > INT64_MAX - b) return -1;
+  int64_t t = a + b;
+  return t / 1000000 + (t % 1000000 != 0); /* ceil, without overflow */
+}
+
+void coord_job_unlink(cjob *j) {
+  if (!j->node) return;
+  for (cjob **pp = &j->node->jobs; *pp; pp = &(*pp)->next)
+    if (*pp == j) {
+      *pp = j->next;
+      j->node->n_jobs--;
+      break;
+    }
+  j->node = NULL;
+}
+
+void coord_chat_stop_watch(cjob *j) {
+  if (j->watch) event_free(j->watch);
+  j->watch = NULL;
+}
+
+void coord_job_free(cjob *j) {
+  coord_chat_stop_watch(j);
+  if (j->node) coord_queue_kick(j->c); /* a slot frees */
+  coord_job_unlink(j);
+  gloam_seal_client_free(j->sc);
+  coord_ant_stream_free(j->ant);
+  if (j->plain) {
+    secure_zero(j->plain, j->plain_len);
+    mem_free(j->plain);
+  }
+  if (j->acc) {
+    buf_deinit(j->acc);
+    mem_free(j->acc);
+  }
+  mem_free(j);
+}
+
+void coord_chat_log_job(cjob *j, const char *event, const char *outcome, int64_t charged) {
+  log_line l;
+  if (log_begin(&l, LOG_INFO, event)) {
+    log_str(&l, "job", j->id_hex);
+    log_str(&l, "model", j->model);
+    log_str(&l, "outcome", outcome);
+    log_uint(&l, "frames", j->n_frames);
+    log_int(&l, "reserved", j->reserved);
+    log_int(&l, "charged", charged);
+    log_uint(&l, "ms", time_mono_ms() - j->start_ms);
+    log_end(&l);
+  }
+}
+
+static void refund(cjob *j, const char *reason) {
+  int rc = coord_store_refund(j->c->store, j->id_hex, reason);
+  if (rc < 0) {
+    log_line l;
+    if (log_begin(&l, LOG_ERROR, "ledger.refund_failed")) {
+      log_str(&l, "job", j->id_hex);
+      log_str(&l, "error", coord_store_errmsg(j->c->store));
+      log_end(&l);
+    }
+  }
+}
+
+/* Sends an error to the client: a plain HTTP error before streaming, an SSE
+ * error event after. Then ends the reply. */
+static void answer_error(cjob *j, int status, const char *code, const char *message) {
+  if (!j->req) return;
+  if (j->sse) {
+    json_t *e = j->api == API_ANTHROPIC ? coord_anthropic_error_json(status, message)
+                                        : http_error_json(status, NULL, code, NULL, message);
+    char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    /* client-sealed: docs/sealing.md's gloam.error; coordinator-sealed: a
+     * data event with an error object, which OpenAI SDKs raise */
+    if (s)
+      http_sse_send(j->sse,
+                    j->api == API_ANTHROPIC ? "error"
+                    : j->sc                 ? NULL
+                                            : "gloam.error",
+                    s, strlen(s));
+    free(s);
+    http_sse_end(j->sse);
+    j->sse = NULL;
+  } else {
+    evhttp_connection_set_closecb(j->evcon, NULL, NULL);
+    if (j->api == API_ANTHROPIC)
+      coord_anthropic_send_error(j->req, status, message);
+    else if (status == 429 || status == 503)
+      http_send_error_retry(j->req, status, 1, code, "%s", message);
+    else
+      http_send_error(j->req, status, NULL, code, NULL, "%s", message);
+    coord_count_status(j->c, status);
+  }
+  j->req = NULL;
+}
+
+void coord_job_fail(cjob *j, int status, const char *code, const char *message, bool cancel_node) {
+  if (cancel_node && j->node)
+    coord_node_send_json(
+        j->node, json_pack("{s:s,s:s,s:s}", "type", "cancel", "job", j->id_hex, "reason", code));
+  refund(j, code);
+  j->c->m.chat_failed++;
+  answer_error(j, status, code, message);
+  coord_chat_log_job(j, "chat.failed", code, 0);
+  coord_job_free(j);
+}
+
+/* The client went away (before or during streaming). */
+static void client_gone(cjob *j) {
+  if (j->node)
+    coord_node_send_json(j->node, json_pack("{s:s,s:s,s:s}", "type", "cancel", "job", j->id_hex,
+                                            "reason", "client_disconnected"));
+  refund(j, "client_disconnected");
+  j->c->m.chat_failed++;
+  if (j->sse) {
+    http_sse_end(j->sse); /* frees the detached request */
+    j->sse = NULL;
+  } else if (j->req) {
+    evhttp_send_reply_end(j->req); /* detached by evhttp: this frees it */
+  }
+  j->req = NULL;
+  coord_chat_log_job(j, "chat.failed", "client_disconnected", 0);
+  coord_job_free(j);
+}
+
+void coord_chat_on_sse_gone(void *ud) {
+  client_gone(ud);
+}
+
+/* Before streaming starts evhttp does not read from the connection, so it
+ * cannot notice a client that leaves; this peeks at the socket instead. A
+ * client that pipelines another request is not watched further. */
+static void on_watch(evutil_socket_t fd, short what, void *ud) {
+  cjob *j = ud;
+  char b;
+  ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    coord_job_fail(j, 499, "client_disconnected", "The client went away.", true);
+    return;
+  }
+  if (r < 0) event_add(j->watch, NULL);
+}
+static void on_conn_gone(struct evhttp_connection *evcon, void *ud) {
+  client_gone(ud);
+}
+
+void coord_chat_add_headers(cjob *j, cnode *n) {
+  struct evkeyvalq *h = evhttp_request_get_output_headers(j->req);
+  evhttp_add_header(h, "Gloam-Mode", j->sc ? "coordinator-sealed" : "client-sealed");
+  evhttp_add_header(h, "Gloam-Node", n->id);
+  evhttp_add_header(h, "Gloam-Trust", n->trust);
+  evhttp_add_header(h, "Gloam-Job", j->id_hex);
+}
+
+void coord_job_on_frame(cjob *j, const uint8_t *frame, size_t len) {
+  coord *c = j->c;
+  if (j->sc) {
+    coord_plain_on_frame(j, frame, len);
+    return;
+  }
+  int type;
+  uint32_t counter;
+  if (j->got_final || gloam_seal_frame_peek(frame, len, &type, &counter) < 0) {
+    coord_job_fail(j, 502, "bad_node_stream", "The node sent a malformed stream.", true);
+    return;
+  }
+  if (type == GLOAM_SEAL_FRAME_FINAL) j->got_final = true;
+  if (!j->req) return;
+  if (!j->sse) {
+    coord_chat_stop_watch(j);
+    coord_chat_add_headers(j, j->node);
+    evhttp_connection_set_closecb(j->evcon, NULL, NULL);
+    if (http_sse_start(j->req, 200, c->cfg.sse_max_queued, coord_chat_on_sse_gone, j, &j->sse) <
+        0) {
+      j->req = NULL;
+      coord_job_fail(j, 500, "internal", "Cannot start the stream.", true);
+      return;
+    }
+    coord_count_status(c, 200);
+  }
+  size_t cap = codec_b64_len(len, CODEC_B64_URL) + 1;
+  char *b64 = mem_alloc(cap);
+  if (!b64) {
+    coord_job_fail(j, 500, "internal", "Out of memory.", true);
+    return;
+  }
+  codec_b64_encode(frame, len, b64, cap, CODEC_B64_URL);
+  int rc = http_sse_send(j->sse, NULL, b64, cap - 1); /* docs/sealing.md §4 */
+  mem_free(b64);
+  if (rc == GLOAM_EAGAIN) {
+    coord_job_fail(j, 503, "slow_client", "The client is not reading fast enough.", true);
+    return;
+  }
+  j->n_frames++;
+  c->m.frames_relayed++;
+  c->m.bytes_relayed += len;
+}
+
+/* Checks the receipt against what the coordinator itself knows. */
+int coord_job_check_receipt(cjob *j, const node_msg *m, gloam_receipt_claims *cl, char *err) {
+  cnode *n = j->node;
+  /* coordinator-sealed: the coordinator opened the stream, so it also checks
+   * the transcript hash, as a client does */
+  int rc = j->sc ? gloam_receipt_check_client(j->sc, n->rkey, m->receipt, m->receipt_len, cl, err)
+                 : gloam_receipt_verify(n->rkey, m->receipt, m->receipt_len, cl, err);
+  if (rc < 0) return rc;
+  const char *digest = NULL;
+  for (int i = 0; i < n->n_models; i++)
+    if (strcmp(n->models[i].id, j->model) == 0) digest = n->models[i].weights_digest;
+  if (strcmp(cl->node_id, n->id) != 0)
+    return err_set(err, GLOAM_EAUTH, "receipt names another node");
+  if (memcmp(cl->request_id, j->request_id, sizeof cl->request_id) != 0)
+    return err_set(err, GLOAM_EAUTH, "receipt names another request");
+  if (memcmp(cl->request_sha256, j->env_sha256, 32) != 0)
+    return err_set(err, GLOAM_EAUTH, "receipt request hash differs");
+  if (strcmp(cl->model, j->model) != 0 || !digest || strcmp(cl->weights_digest, digest) != 0)
+    return err_set(err, GLOAM_EAUTH, "receipt model or weights differ");
+  if ((int64_t)cl->prompt_tokens != m->prompt_tokens ||
+      (int64_t)cl->completion_tokens != m->completion_tokens)
+    return err_set(err, GLOAM_EAUTH, "receipt token counts differ from usage");
+  if (cl->completion_tokens > j->max_output_tokens || cl->prompt_tokens > j->body_len)
+    return err_set(err, GLOAM_EAUTH, "token counts exceed what the request allows");
+  int64_t cost = coord_chat_cost(m->prompt_tokens, m->completion_tokens, j->in_price, j->out_price);
+  if (cost < 0 || (uint64_t)cost != cl->price_micro_usd)
+    return err_set(err, GLOAM_EAUTH, "receipt price differs from the price list");
+  if (!j->got_final) return err_set(err, GLOAM_ESTATE, "stream ended without its final frame");
+  return 0;
+}
+
+void coord_job_on_done(cjob *j, const node_msg *m) {
+  coord *c = j->c;
+  char err[GLOAM_ERR_LEN];
+  gloam_receipt_claims cl;
+  if (coord_job_check_receipt(j, m, &cl, err) < 0) {
+    c->m.receipts_invalid++;
+    log_line l;
+    if (log_begin(&l, LOG_WARN, "receipt.rejected")) {
+      log_str(&l, "job", j->id_hex);
+      log_str(&l, "node_id", j->node->id);
+      log_str(&l, "why", err);
+      log_end(&l);
+    }
+    coord_job_fail(j, 502, "receipt_invalid",
+                   "The node's receipt did not verify; nothing was charged.", false);
+    return;
+  }
+  json_t *body = NULL;
+  if (j->sc && !j->stream) {
+    json_error_t je;
+    body = j->acc ? json_loadb((const char *)j->acc->data, j->acc->len, 0, &je) : NULL;
+    if (!json_is_object(body)) {
+      json_decref(body);
+      coord_job_fail(j, 502, "bad_node_output", "The node's answer was not a JSON object.", false);
+      return;
+    }
+  }
+  int64_t cost = (int64_t)cl.price_micro_usd;
+  /* floor(cost * fee_bps / 10000) without overflow */
+  int64_t fee = cost / 10000 * c->cfg.fee_bps + cost % 10000 * c->cfg.fee_bps / 10000;
+  int rc = coord_store_settle(c->store, j->id_hex, j->node->operator_id, cost, fee,
+                              m->prompt_tokens, m->completion_tokens, j->node->id);
+  if (rc < 0) {
+    json_decref(body);
+    log_event(LOG_ERROR, "ledger.settle_failed", "error", coord_store_errmsg(c->store));
+    coord_job_fail(j, 500, "billing_error", "Settlement failed; nothing was charged.", false);
+    return;
+  }
+  c->m.chat_ok++;
+  c->m.prompt_tokens += (uint64_t)m->prompt_tokens;
+  c->m.completion_tokens += (uint64_t)m->completion_tokens;
+  c->m.latency_ms_sum += time_mono_ms() - j->start_ms;
+  c->m.latency_count++;
+  if (j->sc) {
+    coord_plain_on_done(j, m, cost, body);
+  } else if (j->sse) {
+    /* docs/sealing.md §4: the receipt event carries the bare JWS; usage and
+     * the amount charged follow in a gloam.usage event. */
+    http_sse_send(j->sse, "gloam.receipt", m->receipt, m->receipt_len);
+    json_t *g = json_pack("{s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I},s:I}", "mode", "client-sealed", "node",
+                          j->node->id, "trust", j->node->trust, "job", j->id_hex, "usage",
+                          "prompt_tokens", (json_int_t)m->prompt_tokens, "completion_tokens",
+                          (json_int_t)m->completion_tokens, "total_tokens",
+                          (json_int_t)(m->prompt_tokens + m->completion_tokens),
+                          "charged_micro_usd", (json_int_t)cost);
+    char *s = g ? json_dumps(g, JSON_COMPACT) : NULL;
+    json_decref(g);
+    if (s) http_sse_send(j->sse, "gloam.usage", s, strlen(s));
+    free(s);
+    http_sse_send(j->sse, NULL, "[DONE]", 6);
+    http_sse_end(j->sse);
+    j->sse = NULL;
+    j->req = NULL;
+  }
+  coord_chat_log_job(j, "chat.done", "ok", cost);
+  coord_job_free(j);
+}
+
+static int status_for_node_code(const char *code) {
+  if (strcmp(code, "model_not_found") == 0) return 404;
+  if (strcmp(code, "context_length_exceeded") == 0 ||
+      strcmp(code, "unsupported_response_format") == 0 || strcmp(code, "invalid_request") == 0 ||
+      strcmp(code, "bad_envelope") == 0)
+    return 400;
+  if (strcmp(code, "busy") == 0) return 429;
+  return 502;
+}
+
+void coord_job_on_error(cjob *j, const char *code, const char *message) {
+  int status = status_for_node_code(code);
+  if ((status == 429 || status >= 500) && coord_plain_retry(j)) return;
+  coord_job_fail(j, status, code, message[0] ? message : "The node could not serve this request.",
+                 false);
+}
+
+/* ---- admission ------------------------------------------------------------ */
+
+int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint8_t *env,
+                       size_t len, const char *mode) {
+  coord *c = j->c;
+  json_t *msg =
+      json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:{s:I,s:I},s:I}", "type", "job", "job", j->id_hex,
+                "model", j->model, "endpoint", "chat/completions", "mode", mode,
+                "max_output_tokens", (int)j->max_output_tokens, "price", "input_per_mtok",
+                (json_int_t)j->in_price, "output_per_mtok", (json_int_t)j->out_price, "deadline_ms",
+                (json_int_t)(time_wall_ms() + c->cfg.job_timeout_ms));
+  int rc = coord_node_send_json(n, msg);
+  if (rc == 0) rc = coord_node_send_bin(n, NODE_BIN_ENVELOPE, j->id, env, len);
+  if (rc < 0) return rc;
+  coord_chat_stop_watch(j);
+  if (j->n_tried < 3) snprintf(j->tried[j->n_tried++], sizeof j->tried[0], "%s", n->id);
+  j->req = req;
+  j->evcon = evhttp_request_get_connection(req);
+  evhttp_connection_set_closecb(j->evcon, on_conn_gone, j);
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(j->evcon);
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd >= 0) {
+    j->watch = event_new(c->base, fd, EV_READ, on_watch, j);
+    if (j->watch) event_add(j->watch, NULL);
+  }
+  j->node = n;
+  j->next = n->jobs;
+  n->jobs = j;
+  n->n_jobs++;
+  return 0;
+}
+
+int coord_chat_model_served(coord *c, const char *model) {
+  for (cnode *n = c->nodes; n; n = n->next)
+    if (n->registered && !n->closing && coord_node_serves(n, model)) return 1;
+  return 0;
+}
+
+void coord_chat_reject(coord *c, struct evhttp_request *req, int status, const char *code,
+                       const char *param, const char *msg) {
+  c->m.chat_rejected++;
+  coord_count_status(c, status);
+  if (status == 429 || status == 503)
+    http_send_error_retry(req, status, 1, code, "%s", msg);
+  else
+    http_send_error(req, status, NULL, code, param, "%s", msg);
+}
+
+void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
+  char err[GLOAM_ERR_LEN];
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  if (len == 0 || len > c->cfg.max_body_bytes) {
+    coord_chat_reject(c, req, len ? 413 : 400, "invalid_envelope", NULL,
+                      "The sealed body is empty or too large.");
+    return;
+  }
+  const uint8_t *env = evbuffer_pullup(in, (ev_ssize_t)len);
+  gloam_seal_header h;
+  if (!env || gloam_seal_parse_header(env, len, &h, err) < 0) {
+    coord_chat_reject(c, req, 400, "invalid_envelope", NULL,
+                      "The sealed envelope header is malformed.");
+    return;
+  }
+  if (strcmp(h.endpoint, "chat/completions") != 0) {
+    coord_chat_reject(c, req, 400, "invalid_envelope", NULL,
+                      "The envelope is for another endpoint.");
+    return;
+  }
+  if (!coord_chat_model_served(c, h.model)) {
+    coord_chat_reject(c, req, 404, "model_not_found", "model",
+                      "The model is not served by any live node.");
+    return;
+  }
+  cnode *n = h.node_id[0] ? coord_node_find(c, h.node_id) : NULL;
+  if (!n || n->draining) {
+    coord_chat_reject(
+        c, req, 503, "node_unavailable", NULL,
+        "The node this request is sealed to is not available; pick another from /v1/nodes.");
+    return;
+  }
+  if (!coord_node_serves(n, h.model)) {
+    coord_chat_reject(c, req, 400, "model_not_served", "model",
+                      "The named node does not serve this model.");
+    return;
+  }
+  if (n->n_jobs >= n->max_slots) {
+    coord_chat_reject(c, req, 429, "node_busy", NULL, "The node has no free slot.");
+    return;
+  }
+  int64_t in_p, out_p;
+  if (coord_store_price_get(c->store, h.model, &in_p, &out_p) < 0) {
+    coord_chat_reject(c, req, 404, "model_not_found", "model",
+                      "The model is not offered (no price).");
+    return;
+  }
+  if (h.max_output_tokens == 0 || h.max_output_tokens > MAX_OUTPUT_TOKENS) {
+    coord_chat_reject(c, req, 400, "invalid_value", "max_tokens",
+                      "max_output_tokens must be 1..1048576.");
+    return;
+  }
+  int64_t max_cost = coord_chat_cost((int64_t)len, h.max_output_tokens, in_p, out_p);
+  cjob *j = mem_calloc(1, sizeof *j);
+  if (!j || max_cost < 0 || RAND_bytes(j->id, sizeof j->id) != 1) {
+    mem_free(j);
+    coord_chat_reject(c, req, 500, "internal", NULL, "Cannot admit the request.");
+    return;
+  }
+  j->c = c;
+  coord_node_job_hex(j->id, j->id_hex);
+  j->account = account;
+  memcpy(j->model, h.model, sizeof j->model);
+  memcpy(j->request_id, h.request_id, sizeof j->request_id);
+  unsigned md_len = 0;
+  EVP_Digest(env, len, j->env_sha256, &md_len, EVP_sha256(), NULL);
+  j->max_output_tokens = h.max_output_tokens;
+  j->body_len = (uint32_t)len;
+  j->in_price = in_p;
+  j->out_price = out_p;
+  j->reserved = max_cost;
+  j->start_ms = time_mono_ms();
+  int rc = coord_store_reserve(c->store, j->id_hex, account, h.model, max_cost);
+  if (rc < 0) {
+    mem_free(j);
+    if (rc == GLOAM_EPOLICY)
+      coord_chat_reject(c, req, 402, "insufficient_balance", NULL,
+                        "Your balance does not cover the maximum cost of this request.");
+    else
+      coord_chat_reject(c, req, 500, "billing_error", NULL, "Cannot reserve funds.");
+    return;
+  }
+  if (coord_job_dispatch(j, n, req, env, len, "client-sealed") < 0) {
+    coord_store_refund(c->store, j->id_hex, "node_send_failed");
+    coord_job_free(j);
+    coord_chat_reject(c, req, 503, "node_unavailable", NULL,
+                      "The node cannot take the request now.");
+    return;
+  }
+  coord_chat_log_job(j, "chat.admitted", "reserved", 0);
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * coord/coord_impl.h: the coordinator's internal types, shared by
+ * server.c (HTTP endpoints), node_conn.c (node WebSockets) and chat.c (the
+ * chat path). Not API.
+ *
+ * Ownership: the coord owns the node list; each node owns its job list;
+ * a job is owned by its node while in flight and freed by job_finish().
+ * Loop thread only.
+ */
+#ifndef GLOAM_COORD_IMPL_H
+#define GLOAM_COORD_IMPL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coord/coord.h"
+#include "coord/node_msg.h"
+#include "coord/store.h"
+#include "gloam/receipt.h"
+#include "gloam/seal.h"
+
+struct event;
+struct buf;
+struct evhttp;
+struct evhttp_request;
+struct evhttp_connection;
+typedef struct net_ws net_ws;
+typedef struct http_router http_router;
+typedef struct http_sse http_sse;
+
+typedef struct cjob cjob;
+typedef struct cpend cpend;
+
+typedef struct cnode {
+  struct cnode *next;
+  coord *c;
+  net_ws *ws;
+  int64_t operator_id;
+  bool registered, draining, closing;
+  char id[NODE_ID_MAX + 1];
+  node_model models[NODE_MODELS_MAX];
+  int n_models;
+  int max_slots, free_slots;
+  bool json_object, json_schema; /* response_format the node enforces */
+  double load, prefill_tps, decode_tps;
+  uint16_t kem_id;
+  uint8_t hpke_pk[32];
+  char *receipt_jwk;
+  gloam_receipt_key *rkey;
+  char *evidence;
+  json_t *hardware;
+  const char *trust; /* static string: "none" until evidence is verified */
+  uint64_t connected_ms, last_seen_ms;
+  char challenge[64];
+  uint64_t challenge_sent_ms, challenge_ok_ms;
+  bool challenge_pending;
+  cjob *jobs;
+  int n_jobs;
+} cnode;
+
+struct cjob {
+  cjob *next;
+  coord *c;
+  cnode *node;
+  uint8_t id[NODE_JOB_ID_LEN];
+  char id_hex[2 * NODE_JOB_ID_LEN + 1];
+  int64_t account;
+  char model[GLOAM_SEAL_MODEL_MAX + 1];
+  uint8_t request_id[GLOAM_SEAL_REQUEST_ID_LEN];
+  uint8_t env_sha256[32];
+  uint32_t max_output_tokens, body_len;
+  int64_t in_price, out_price, reserved;
+  struct evhttp_request *req;
+  struct evhttp_connection *evcon;
+  struct event *watch; /* EOF watcher on the client socket until streaming starts */
+  http_sse *sse;
+  uint64_t n_frames;
+  bool got_final;
+  /* coordinator-sealed mode: the coordinator is the sealing client */
+  gloam_seal_client *sc;
+  bool stream, include_usage;
+  struct buf *acc; /* non-streaming: the opened JSON body */
+  uint8_t *plain;  /* the request body, kept to re-seal for a retry */
+  size_t plain_len;
+  int need_trust, format;
+  int api;                /* enum coord_api: the answer's format */
+  struct ant_stream *ant; /* Anthropic streaming state */
+  int n_tried;
+  char tried[3][NODE_ID_MAX + 1]; /* nodes already tried */
+  uint64_t start_ms;
+};
+
+typedef struct coord_metrics {
+  uint64_t http_requests[6]; /* by status class 1xx..5xx, [0] other */
+  uint64_t chat_ok, chat_failed, chat_rejected;
+  uint64_t frames_relayed, bytes_relayed;
+  uint64_t prompt_tokens, completion_tokens;
+  uint64_t receipts_invalid;
+  uint64_t nodes_evicted;
+  uint64_t latency_ms_sum, latency_count;
+} coord_metrics;
+
+struct coord {
+  coord_config cfg;
+  struct event_base *base;
+  struct evhttp *http;
+  struct ssl_ctx_st *tls;
+  http_router *router;
+  coord_store *store;
+  int port;
+  cnode *nodes;
+  int n_nodes;
+  struct event *sweep;
+  struct event *kick;
+  cpend *pend_head;
+  int n_pend;
+  struct event *stop_ev;
+  int stop_pipe[2];
+  coord_metrics m;
+  char err[256];
+};
+
+/* server.c */
+int coord_auth_consumer(coord *c, struct evhttp_request *req, int64_t *out_account);
+void coord_count_status(coord *c, int status);
+
+/* node_conn.c */
+void coord_node_connect_handler(struct evhttp_request *req, coord *c);
+cnode *coord_node_find(coord *c, const char *id);
+bool coord_node_serves(const cnode *n, const char *model);
+int coord_node_send_json(cnode *n, json_t *msg); /* steals msg */
+int coord_node_send_bin(cnode *n, int kind, const uint8_t job[NODE_JOB_ID_LEN], const uint8_t *p,
+                        size_t len);
+void coord_node_sweep(coord *c, uint64_t now_ms);
+void coord_node_close_all(coord *c);
+
+/* chat.c */
+/* ceil((prompt * in + completion * out) / 1e6) in micro-USD; -1 on overflow. */
+int64_t coord_chat_cost(int64_t prompt, int64_t completion, int64_t in_per_mtok,
+                        int64_t out_per_mtok);
+void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account);
+/* chat_plain.c: coordinator-sealed mode (plain OpenAI JSON). */
+void coord_chat_plain(struct evhttp_request *req, coord *c, int64_t account);
+/* from_queue: the request waited in the queue (never queued again). */
+int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t account, bool from_queue,
+                            int api);
+/* The node a coordinator-sealed request would go to now, or NULL. */
+cnode *coord_plain_pick(coord *c, const char *model, int format, int need);
+
+/* queue.c: bounded per-model queue for coordinator-sealed requests that
+ * find every suitable node busy; each waits at most queue_timeout_ms. */
+int coord_queue_add(coord *c, struct evhttp_request *req, int64_t account, const char *model,
+                    int format, int need, int api);
+void coord_queue_kick(coord *c); /* a slot may have freed: dispatch soon (deferred) */
+void coord_queue_sweep(coord *c, uint64_t now_ms);
+void coord_queue_close_all(coord *c);
+int coord_queue_init(coord *c);
+/* chat.c helpers shared with chat_plain.c */
+/* Sends the job and envelope to n and links the job; 0 or an error (then
+ * nothing is linked and the caller refunds). */
+int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint8_t *env,
+                       size_t len, const char *mode);
+int coord_job_check_receipt(cjob *j, const node_msg *m, gloam_receipt_claims *cl, char *err);
+void coord_job_free(cjob *j);
+void coord_job_unlink(cjob *j);
+/* Coordinator-sealed: re-seals and sends the job to another node when
+ * nothing reached the client yet. true if the job lives on. */
+bool coord_plain_retry(cjob *j);
+void coord_plain_on_frame(cjob *j, const uint8_t *frame, size_t len);
+/* After settlement; body (stolen) is the parsed non-streaming answer. */
+void coord_plain_on_done(cjob *j, const node_msg *m, int64_t cost, json_t *body);
+void coord_chat_reject(coord *c, struct evhttp_request *req, int status, const char *code,
+                       const char *param, const char *msg);
+void coord_chat_log_job(cjob *j, const char *event, const char *outcome, int64_t charged);
+int coord_chat_model_served(coord *c, const char *model);
+void coord_chat_add_headers(cjob *j, cnode *n);
+void coord_chat_stop_watch(cjob *j);
+void coord_chat_on_sse_gone(void *ud);
+void coord_job_on_frame(cjob *j, const uint8_t *frame, size_t len);
+void coord_job_on_done(cjob *j, const node_msg *m);
+void coord_job_on_error(cjob *j, const char *code, const char *message);
+/* Ends a job because its node is gone or it timed out: refund, tell the
+ * client, free. */
+void coord_job_fail(cjob *j, int status, const char *code, const char *message, bool cancel_node);
+
+#endif

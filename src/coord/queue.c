@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * coord/queue.c: the waiting line for coordinator-sealed requests when
+ * every node that could serve them is busy (DESIGN.md §4: bounded per-model
+ * queues, 429 when full, a deadline). FIFO across models; a freed slot
+ * (coord_queue_kick, deferred to a fresh loop iteration so callers may be deep in
+ * job teardown) dispatches every waiting request that now has a node.
+ * Client-sealed requests are never queued: they are sealed to one node, and
+ * the client is better off picking another from /v1/nodes after a 429.
+ *
+ * A waiting client that leaves is noticed like a job's client before
+ * streaming (peek watcher plus evhttp's close callback); its request is
+ * dropped without reaching a node. Nothing is reserved while waiting.
+ */
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "coord/anthropic.h"
+#include "coord/coord_impl.h"
+#include "http/error.h"
+
+struct cpend {
+  cpend *next;
+  coord *c;
+  struct evhttp_request *req;
+  struct evhttp_connection *evcon;
+  struct event *watch;
+  int64_t account;
+  char model[GLOAM_SEAL_MODEL_MAX + 1];
+  int format, need, api;
+  uint64_t deadline_ms;
+};
+
+static void pend_unlink(cpend *p) {
+  coord *c = p->c;
+  for (cpend **pp = &c->pend_head; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      c->n_pend--;
+      break;
+    }
+  if (p->watch) event_free(p->watch);
+  p->watch = NULL;
+  evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+}
+
+static void pend_reply(cpend *p, int status, const char *code, const char *msg) {
+  pend_unlink(p);
+  coord_count_status(p->c, status);
+  p->c->m.chat_rejected++;
+  if (p->api == API_ANTHROPIC)
+    coord_anthropic_send_error(p->req, status, msg);
+  else
+    http_send_error_retry(p->req, status, 1, code, "%s", msg);
+  mem_free(p);
+}
+
+static void on_gone(struct evhttp_connection *evcon, void *ud) {
+  cpend *p = ud;
+  pend_unlink(p);
+  evhttp_send_reply_end(p->req); /* detached by evhttp: this frees it */
+  mem_free(p);
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *ud) {
+  cpend *p = ud;
+  char b;
+  ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    pend_reply(p, 499, "client_disconnected", "The client went away.");
+    return;
+  }
+  if (r < 0) event_add(p->watch, NULL);
+}
+
+int coord_queue_add(coord *c, struct evhttp_request *req, int64_t account, const char *model,
+                    int format, int need, int api) {
+  int same = 0;
+  for (cpend *p = c->pend_head; p; p = p->next) same += strcmp(p->model, model) == 0;
+  if (same >= c->cfg.queue_max_per_model) return GLOAM_EAGAIN;
+  cpend *p = mem_calloc(1, sizeof *p);
+  if (!p) return GLOAM_ENOMEM;
+  p->c = c;
+  p->req = req;
+  p->evcon = evhttp_request_get_connection(req);
+  p->account = account;
+  snprintf(p->model, sizeof p->model, "%s", model);
+  p->format = format;
+  p->need = need;
+  p->api = api;
+  p->deadline_ms = time_mono_ms() + (uint64_t)c->cfg.queue_timeout_ms;
+  evhttp_connection_set_closecb(p->evcon, on_gone, p);
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(p->evcon);
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd >= 0) {
+    p->watch = event_new(c->base, fd, EV_READ, on_watch, p);
+    if (p->watch) event_add(p->watch, NULL);
+  }
+  cpend **tail = &c->pend_head;
+  while (*tail) tail = &(*tail)->next;
+  *tail = p;
+  c->n_pend++;
+  return 0;
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *ud) {
+  coord *c = ud;
+  cpend *next;
+  for (cpend *p = c->pend_head; p; p = next) {
+    next = p->next;
+    if (!coord_plain_pick(c, p->model, p->format, p->need)) continue;
+    pend_unlink(p);
+    struct evhttp_request *req = p->req;
+    int64_t account = p->account;
+    int api = p->api;
+    mem_free(p);
+    coord_chat_plain_handle(req, c, account, true, api);
+    next = c->pend_head; /* the list may have changed; restart (bounded) */
+  }
+}
+
+void coord_queue_kick(coord *c) {
+  if (c->kick && c->pend_head) event_active(c->kick, EV_TIMEOUT, 0);
+}
+
+void coord_queue_sweep(coord *c, uint64_t now) {
+  cpend *next;
+  for (cpend *p = c->pend_head; p; p = next) {
+    next = p->next;
+    if (now >= p->deadline_ms)
+      pend_reply(p, 503, "queue_timeout", "No node became free in time; try again.");
+  }
+}
+
+void coord_queue_close_all(coord *c) {
+  while (c->pend_head)
+    pend_reply(c->pend_head, 503, "shutting_down", "The coordinator is stopping.");
+}
+
+int coord_queue_init(coord *c) {
+  c->kick = event_new(c->base, -1, 0, on_kick, c);
+  return c->kick ? 0 : GLOAM_ENOMEM;
+}

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * engine/make_random.c: random-weight benchmark models (make_random.h),
+ * written with the formats module's streaming GGUF writer.
+ */
+#include "engine/make_random.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "engine/gguf_write.h"
+
+typedef struct shape_desc {
+  const char *name;
+  int n_layers, hidden, ffn, n_heads, n_kv_heads, head_dim, vocab, max_pos;
+  float rms_eps, theta;
+  bool llama3; /* Llama 3 rope scaling (factor 32, low 1, high 4, orig 8192) */
+  int bos, eos;
+} shape_desc;
+
+static const shape_desc k_shapes[] = {
+    {"qwen3-0.6b", 28, 1024, 3072, 16, 8, 128, 151936, 40960, 1e-6f, 1e6f, false, 151643, 151645},
+    {"llama-3.2-1b", 16, 2048, 8192, 32, 8, 64, 128256, 131072, 1e-5f, 5e5f, true, 128000, 128001},
+};
+
+enum t_kind { TK_ONES, TK_MATRIX, TK_ROPE_FREQS };
+
+typedef struct t_job {
+  enum t_kind kind;
+  enum dtype type;
+  uint64_t seed;
+  const shape_desc *sh;
+} t_job;
+
+/* xorshift64*: fast, deterministic; quality is irrelevant here. */
+static uint64_t rnd(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void fill_matrix(const t_job *j, uint8_t *dst, size_t n) {
+  uint64_t s = j->seed * 0x9E3779B97F4A7C15ULL + 1;
+  if (j->type == DT_F16) {
+    f16_bits tab[256]; /* uniform in [-0.035, 0.035): std 0.02 */
+    for (int i = 0; i < 256; i++) tab[i] = f32_to_f16(((float)i - 127.5f) * (0.035f / 128.0f));
+    for (size_t i = 0; i + 2 <= n; i += 2) {
+      f16_bits h = tab[rnd(&s) >> 56];
+      memcpy(dst + i, &h, 2);
+    }
+    return;
+  }
+  size_t bs = dtype_block_bytes(j->type);
+  f16_bits d = f32_to_f16(j->type == DT_Q8_0 ? 0.02f / 73.0f : 0.02f / 4.6f);
+  for (size_t off = 0; off + bs <= n; off += bs) {
+    memcpy(dst + off, &d, 2);
+    for (size_t b = 2; b < bs; b += 8) {
+      uint64_t r = rnd(&s);
+      size_t k = bs - b < 8 ? bs - b : 8;
+      memcpy(dst + off + b, &r, k);
+    }
+    if (j->type == DT_Q8_0) /* keep quants in [-127, 127] as real Q8_0 */
+      for (size_t b = 2; b < bs; b++)
+        if (dst[off + b] == 0x80) dst[off + b] = 0x81;
+  }
+}
+
+/* llama.cpp's rope_freqs for Llama 3 scaling (factor 32, 1, 4, 8192). */
+static void fill_rope_freqs(const shape_desc *sh, float *ff) {
+  const double factor = 32, lo = 1, hi = 4, orig = 8192;
+  int n = sh->head_dim / 2;
+  for (int i = 0; i < n; i++) {
+    double freq = 1.0 / pow((double)sh->theta, 2.0 * i / sh->head_dim);
+    double wl = 2 * M_PI / freq;
+    if (wl < orig / hi) {
+      ff[i] = 1.0f;
+    } else if (wl > orig / lo) {
+      ff[i] = (float)factor;
+    } else {
+      double sm = (orig / wl - lo) / (hi - lo);
+      ff[i] = (float)(1.0 / ((1 - sm) / factor + sm));
+    }
+  }
+}
+
+static int fill(void *ctx, void *dst, size_t n_bytes) {
+  const t_job *j = ctx;
+  if (j->kind == TK_ONES) {
+    float one = 1.0f;
+    for (size_t i = 0; i + 4 <= n_bytes; i += 4) memcpy((uint8_t *)dst + i, &one, 4);
+  } else if (j->kind == TK_ROPE_FREQS) {
+    fill_rope_freqs(j->sh, dst);
+  } else {
+    fill_matrix(j, dst, n_bytes);
+  }
+  return 0;
+}
+
+static int add(gguf_writer *w, t_job *jobs, int *n_jobs, const char *name, enum t_kind kind,
+               enum dtype t, int64_t rows, int64_t cols, const shape_desc *sh, uint64_t seed) {
+  t_job *j = &jobs[(*n_jobs)++];
+  *j = (t_job){.kind = kind, .type = t, .seed = seed + (uint64_t)*n_jobs, .sh = sh};
+  int64_t ne[2] = {cols, rows};
+  int n_dims = rows > 0 ? 2 : 1;
+  size_t nb = dtype_row_bytes(t, cols) * (size_t)(rows > 0 ? rows : 1);
+  return gguf_w_tensor_fill(w, name, t, n_dims, ne, nb, fill, j);
+}
+
+static uint32_t file_type(enum dtype t) {
+  return t == DT_F16 ? 1 : t == DT_Q8_0 ? 7 : 2;
+}
+
+static int put_tokenizer(gguf_writer *w, const shape_desc *sh, bool llama, char *err) {
+  size_t n = (size_t)sh->vocab;
+  char **strs = mem_calloc(n, sizeof *strs);
+  int32_t *types = mem_calloc(n, sizeof *types);
+  char *pool = mem_alloc(n * 24);
+  int rc = GLOAM_ENOMEM;
+  if (!strs || !types || !pool) goto done;
+  for (size_t i = 0; i < n; i++) {
+    strs[i] = pool + i * 24;
+    snprintf(strs[i], 24, "<t%u>", (unsigned)i);
+    types[i] = 1;
+  }
+  types[sh->bos] = types[sh->eos] = 3; /* control */
+  const char *merge = "<t1> <t2>";
+  gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
+  gguf_w_str(w, "tokenizer.ggml.pre", llama ? "llama-bpe" : "qwen2");
+  gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)strs, NULL, n);
+  gguf_w_arr(w, "tokenizer.ggml.token_type", GGUF_I32, types, n);
+  gguf_w_arr_str(w, "tokenizer.ggml.merges", &merge, NULL, 1);
+  gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)sh->bos);
+  rc = gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)sh->eos);
+done:
+  mem_free(strs);
+  mem_free(types);
+  mem_free(pool);
+  return rc < 0 ? err_set(err, rc, "make-random: tokenizer metadata") : 0;
+}
+
+int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
+  char scratch[GLOAM_ERR_LEN];
+  if (!err) err = scratch;
+  err_clear(err);
+  if (!path || !o || !o->arch || !o->shape) return err_set(err, GLOAM_EINVAL, "NULL argument");
+  bool llama = strcmp(o->arch, "llama") == 0;
+  if (!llama && strcmp(o->arch, "qwen3") != 0)
+    return err_set(err, GLOAM_EINVAL, "make-random: arch must be qwen3 or llama");
+  if (o->type != DT_F16 && o->type != DT_Q8_0 && o->type != DT_Q4_0)
+    return err_set(err, GLOAM_EINVAL, "make-random: dtype must be f16, q8_0 or q4_0");
+  const shape_desc *sh = NULL;
+  for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
+    if (strcmp(o->shape, k_shapes[i].name) == 0) sh = &k_shapes[i];
+  if (!sh) return err_set(err, GLOAM_EINVAL, "make-random: unknown shape %s", o->shape);
+
+  int max_jobs = sh->n_layers * 11 + 4, n_jobs = 0;
+  t_job *jobs = mem_calloc((size_t)max_jobs, sizeof *jobs);
+  gguf_writer *w = gguf_writer_new();
+  int rc = GLOAM_ENOMEM;
+  if (!jobs || !w) {
+    rc = err_set(err, GLOAM_ENOMEM, "out of memory");
+    goto done;
+  }
+  const char *a = llama ? "llama" : "qwen3";
+  char k[128];
+#define AK(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
+  gguf_w_str(w, "general.architecture", a);
+  gguf_w_str(w, "general.name", sh->name);
+  gguf_w_u32(w, "general.file_type", file_type(o->type));
+  if (o->type != DT_F16) gguf_w_u32(w, "general.quantization_version", 2);
+  gguf_w_u32(w, AK("context_length"), (uint32_t)sh->max_pos);
+  gguf_w_u32(w, AK("embedding_length"), (uint32_t)sh->hidden);
+  gguf_w_u32(w, AK("block_count"), (uint32_t)sh->n_layers);
+  gguf_w_u32(w, AK("feed_forward_length"), (uint32_t)sh->ffn);
+  gguf_w_u32(w, AK("attention.head_count"), (uint32_t)sh->n_heads);
+  gguf_w_u32(w, AK("attention.head_count_kv"), (uint32_t)sh->n_kv_heads);
+  gguf_w_u32(w, AK("attention.key_length"), (uint32_t)sh->head_dim);
+  gguf_w_u32(w, AK("attention.value_length"), (uint32_t)sh->head_dim);
+  gguf_w_f32(w, AK("attention.layer_norm_rms_epsilon"), sh->rms_eps);
+  gguf_w_f32(w, AK("rope.freq_base"), sh->theta);
+  gguf_w_u32(w, AK("rope.dimension_count"), (uint32_t)sh->head_dim);
+  gguf_w_u32(w, AK("vocab_size"), (uint32_t)sh->vocab);
+#undef AK
+  if ((rc = put_tokenizer(w, sh, llama, err)) < 0) goto done;
+
+  int H = sh->hidden, F = sh->ffn, hd = sh->head_dim;
+  int q_out = sh->n_heads * hd, kv_out = sh->n_kv_heads * hd;
+  enum dtype t = o->type;
+  if (sh->llama3)
+    add(w, jobs, &n_jobs, "rope_freqs.weight", TK_ROPE_FREQS, DT_F32, 0, hd / 2, sh, o->seed);
+  add(w, jobs, &n_jobs, "token_embd.weight", TK_MATRIX, t, sh->vocab, H, sh, o->seed);
+  add(w, jobs, &n_jobs, "output_norm.weight", TK_ONES, DT_F32, 0, H, sh, o->seed);
+  for (int l = 0; l < sh->n_layers; l++) {
+    static const struct {
+      const char *name;
+      int kind;       /* 0: norm [H], 1: norm [hd], 2: matrix */
+      int rows, cols; /* 1: H, 2: F, 3: q_out, 4: kv_out */
+    } parts[] = {
+        {"attn_norm", 0, 0, 1},   {"attn_q", 2, 3, 1},      {"attn_k", 2, 4, 1},
+        {"attn_v", 2, 4, 1},      {"attn_output", 2, 1, 3}, {"attn_q_norm", 1, 0, 0},
+        {"attn_k_norm", 1, 0, 0}, {"ffn_norm", 0, 0, 1},    {"ffn_gate", 2, 2, 1},
+        {"ffn_up", 2, 2, 1},      {"ffn_down", 2, 1, 2},
+    };
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+      if (parts[p].kind == 1 && llama) continue;
+      int dims[5] = {0, H, F, q_out, kv_out};
+      char name[64];
+      snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[p].name);
+      if (parts[p].kind == 2)
+        add(w, jobs, &n_jobs, name, TK_MATRIX, t, dims[parts[p].rows], dims[parts[p].cols], sh,
+            o->seed);
+      else
+        add(w, jobs, &n_jobs, name, TK_ONES, DT_F32, 0, parts[p].kind == 1 ? hd : H, sh, o->seed);
+    }
+  }
+  rc = gguf_writer_write(w, path, err);
+done:
+  gguf_writer_free(w);
+  mem_free(jobs);
+  return rc;
+}

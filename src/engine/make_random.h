@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * engine/make_random.h: benchmark models: a GGUF with the real shapes of a
+ * known model (Qwen3-0.6B, Llama-3.2-1B) and random weights, since decode
+ * and prefill speed do not depend on the values.
+ *
+ *   make_random_opts o = {.arch = "qwen3", .shape = "qwen3-0.6b",
+ *                         .type = DT_Q8_0, .seed = 1};
+ *   int rc = make_random_gguf("/tmp/q.gguf", &o, err);
+ *
+ * Weight matrices (embedding included, tied to the output) are stored in
+ * o.type, written straight as random blocks (Q8_0/Q4_0: random quants with
+ * a fixed scale; F16: uniform values), so generating is I/O bound; norms
+ * are float32 ones. Values have the spread of trained weights (std ~0.02)
+ * so activations stay finite. The file also carries a placeholder
+ * tokenizer (token "<tN>" for id N) so other GGUF readers accept it.
+ *
+ * Tensors are streamed to disk one at a time (gguf_w_tensor_fill), so peak
+ * memory is the largest tensor, not the model.
+ *
+ * Ownership: nothing retained. Thread safety: reentrant.
+ */
+#ifndef GLOAM_ENGINE_MAKE_RANDOM_H
+#define GLOAM_ENGINE_MAKE_RANDOM_H
+
+#include <stdint.h>
+
+#include "kernels/dtype.h"
+
+typedef struct make_random_opts {
+  const char *arch;  /* "qwen3" | "llama" */
+  const char *shape; /* "qwen3-0.6b" | "llama-3.2-1b" */
+  enum dtype type;   /* DT_F16, DT_Q8_0 or DT_Q4_0 */
+  uint64_t seed;
+} make_random_opts;
+
+/* Writes the model to path. 0, GLOAM_EINVAL (unknown arch/shape/type),
+ * GLOAM_ENOMEM, GLOAM_EIO; detail in err (GLOAM_ERR_LEN bytes). */
+int make_random_gguf(const char *path, const make_random_opts *o, char *err);
+
+#endif

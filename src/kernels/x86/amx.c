@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * kernels/x86/amx.c: prefill matmul on AMX (tiles + TDPBF16PS) for BF16,
+ * Q8_0, Q4_0, Q4_K and Q6_K weights. Built with -mamx-tile -mamx-bf16 (and AVX-512) for
+ * this file only; used only when cpuid reports AMX and the kernel grants the
+ * tile data state (arch_prctl ARCH_REQ_XCOMP_PERM).
+ *
+ * DESIGN: C[16 W rows x 16 X rows] += A[16 W rows x 32] . B[32 x 16 X rows].
+ *  - A (weights) is read row-major: BF16 weights straight from the matrix
+ *    (tile stride = row bytes); quantized rows are dequantized to bf16 in
+ *    chunks of 512 columns into a stack buffer, once per 32 weight rows and
+ *    chunk, and reused for up to 256 activation rows.
+ *  - B (activations) is packed once per matmul into the VNNI bf16 layout
+ *    (pairs of k interleaved per activation row), in the pool's scratch (or
+ *    a buffer allocated for the call when there is no pool).
+ *  - 2 x 2 tiles per step (tmm0-1 weights, tmm2-3 activations, tmm4-7
+ *    accumulators), so each tile load feeds two TDPBF16PS.
+ *  - Weights and activations are rounded to bf16 (round to nearest even)
+ *    and accumulated in float32: relative error ~2^-9 per product, the same
+ *    order as the 8-bit activation quantization of the VNNI kernels.
+ * The tile configuration is passed to ldtilecfg through an asm memory
+ * operand covering all 64 bytes (GCC 12's _tile_loadconfig declares an
+ * 8-byte operand and may drop the stores that build it; notes/cpu.md).
+ *
+ * Thread safety: each pool task loads its own tile configuration and
+ * releases the tile state when done.
+ */
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kernels/kern_impl.h"
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#define AMX_KC 512 /* weight columns dequantized per chunk */
+#define AMX_XS 256 /* activation rows per accumulator pass */
+
+static int g_amx;
+static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_detect(void) {
+  const char *e = getenv("GLOAM_AMX");
+  if (e && strcmp(e, "0") == 0) return;
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+  if (!((d >> 22) & 1) || !((d >> 24) & 1)) return; /* AMX-BF16, AMX-TILE */
+  if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
+  uint32_t lo, hi;
+  __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  if ((lo & 0x60000u) != 0x60000u) return; /* XTILECFG and XTILEDATA enabled */
+  g_amx = 1;
+}
+
+int kern_amx_ready(void) {
+  pthread_once(&g_amx_once, amx_detect);
+  return g_amx;
+}
+
+typedef struct tilecfg {
+  uint8_t palette;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tilecfg;
+static_assert(sizeof(tilecfg) == 64, "tile configuration is 64 bytes");
+
+static void amx_config(void) {
+  _Alignas(64) tilecfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int i = 0; i < 8; i++) {
+    cfg.colsb[i] = 64;
+    cfg.rows[i] = 16;
+  }
+  __asm__ __volatile__("ldtilecfg %0" : : "m"(cfg));
+}
+
+typedef struct amx_job {
+  enum dtype t;
+  const uint8_t *W;
+  size_t wrb;
+  const float *X;
+  uint8_t *Xp;
+  float *Y;
+  size_t ldy;
+  int64_t nx, rows, cols, nc;
+} amx_job;
+
+/* X rows of group g (16 rows) -> B tiles: per 32 columns c, 16 rows of 64
+ * bytes, row k2 holding (x[m][2k2], x[m][2k2+1]) for m = 0..15. */
+static void amx_pack_task(void *ctx, int i, int n) {
+  amx_job *j = ctx;
+  const __m512i vidx =
+      _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+  for (int64_t g = i; g < j->nx / 16; g += n) {
+    for (int m = 0; m < 16; m++) {
+      const float *x = j->X + (16 * g + m) * j->cols;
+      for (int64_t c = 0; c < j->nc; c++) {
+        __m512bh v =
+            _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 32 * c + 16), _mm512_loadu_ps(x + 32 * c));
+        int32_t *dst = (int32_t *)(j->Xp + (size_t)(g * j->nc + c) * 1024) + m;
+        _mm512_i32scatter_epi32(dst, vidx, (__m512i)v, 4);
+      }
+    }
+  }
+}
+
+/* n values (multiple of the block) of a quantized row, from value k0, as
+ * bf16: Q8_0 and Q4_0 vectorized, Q4_K and Q6_K through the reference. */
+static void amx_dequant(enum dtype t, const uint8_t *row, int64_t k0, int64_t n, uint16_t *dst) {
+  if (t == DT_Q8_0) {
+    const block_q8_0 *b = (const block_q8_0 *)row + k0 / 32;
+    for (int64_t i = 0; i < n / 32; i++) {
+      __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+      __m128i q0 = _mm_loadu_si128((const __m128i *)b[i].qs);
+      __m128i q1 = _mm_loadu_si128((const __m128i *)(b[i].qs + 16));
+      __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d);
+      __m512 f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d);
+      _mm512_storeu_si512(dst + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(f1, f0));
+    }
+    return;
+  }
+  if (t == DT_Q4_K || t == DT_Q6_K) { /* reference dequantization, then bf16 */
+    _Alignas(64) float tmp[AMX_KC];
+    ref_dequantize_row(t, row + dtype_row_bytes(t, k0), tmp, n);
+    for (int64_t i = 0; i < n; i += 32)
+      _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(tmp + i + 16),
+                                                                _mm512_loadu_ps(tmp + i)));
+    return;
+  }
+  const block_q4_0 *b = (const block_q4_0 *)row + k0 / 32;
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const __m512 eight = _mm512_set1_ps(8.0f);
+  for (int64_t i = 0; i < n / 32; i++) {
+    __m512 d = _mm512_set1_ps(_cvtsh_ss(b[i].d));
+    __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs);
+    __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+    __m512 f0 =
+        _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo)), eight), d);
+    __m512 f1 =
+        _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi)), eight), d);
+    _mm512_storeu_si512(dst + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(f1, f0));
+  }
+}
+
+/* Task wi: weight rows [32 wi, 32 wi + 32) against all activation rows. */
+static void amx_task(void *ctx, int wi, int n) {
+  (void)n;
+  amx_job *j = ctx;
+  _Alignas(64) uint16_t wbuf[32 * AMX_KC];
+  _Alignas(64) float cbuf[(AMX_XS / 32) * 4 * 256];
+  const int64_t w0 = 32 * (int64_t)wi;
+  amx_config();
+  for (int64_t x0 = 0; x0 < j->nx; x0 += AMX_XS) {
+    int64_t nxs = j->nx - x0 < AMX_XS ? j->nx - x0 : AMX_XS;
+    int64_t npair = nxs / 32;
+    for (int64_t k0 = 0; k0 < j->cols; k0 += AMX_KC) {
+      int64_t kc = j->cols - k0 < AMX_KC ? j->cols - k0 : AMX_KC;
+      const uint8_t *abase;
+      size_t astride;
+      if (j->t == DT_BF16) {
+        abase = j->W + (size_t)w0 * j->wrb + (size_t)k0 * 2;
+        astride = j->wrb;
+      } else {
+        for (int r = 0; r < 32; r++)
+          amx_dequant(j->t, j->W + (size_t)(w0 + r) * j->wrb, k0, kc, wbuf + r * kc);
+        abase = (const uint8_t *)wbuf;
+        astride = (size_t)kc * 2;
+      }
+      for (int64_t p = 0; p < npair; p++) {
+        float *cb = cbuf + p * 1024;
+        if (k0 == 0) {
+          _tile_zero(4);
+          _tile_zero(5);
+          _tile_zero(6);
+          _tile_zero(7);
+        } else {
+          _tile_loadd(4, cb, 64);
+          _tile_loadd(5, cb + 256, 64);
+          _tile_loadd(6, cb + 512, 64);
+          _tile_loadd(7, cb + 768, 64);
+        }
+        int64_t g = (x0 + 32 * p) / 16;
+        for (int64_t s = 0; s < kc / 32; s++) {
+          int64_t c = k0 / 32 + s;
+          _tile_loadd(0, abase + s * 64, (long)astride);
+          _tile_loadd(1, abase + 16 * astride + s * 64, (long)astride);
+          _tile_loadd(2, j->Xp + (size_t)(g * j->nc + c) * 1024, 64);
+          _tile_loadd(3, j->Xp + (size_t)((g + 1) * j->nc + c) * 1024, 64);
+          _tile_dpbf16ps(4, 0, 2);
+          _tile_dpbf16ps(5, 0, 3);
+          _tile_dpbf16ps(6, 1, 2);
+          _tile_dpbf16ps(7, 1, 3);
+        }
+        _tile_stored(4, cb, 64);
+        _tile_stored(5, cb + 256, 64);
+        _tile_stored(6, cb + 512, 64);
+        _tile_stored(7, cb + 768, 64);
+      }
+    }
+    /* tile 4 + 2a + b: weight rows 16a.., activation rows 16b.. of the pair */
+    for (int64_t p = 0; p < npair; p++) {
+      for (int tt = 0; tt < 4; tt++) {
+        const float *c = cbuf + p * 1024 + tt * 256;
+        int a = tt / 2, bb = tt % 2;
+        for (int m = 0; m < 16; m++) {
+          float *y = j->Y + (size_t)(x0 + 32 * p + 16 * bb + m) * j->ldy + (size_t)(w0 + 16 * a);
+          for (int r = 0; r < 16; r++) y[r] = c[r * 16 + m];
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X, float *Y,
+                    int64_t nx, int64_t rows, int64_t cols, size_t ldy) {
+  if (!kern_amx_ready() || nx % 32 || rows % 32 || cols % 32 || nx <= 0 || rows <= 0) return -1;
+  if (t != DT_BF16 && t != DT_Q8_0 && t != DT_Q4_0 && t != DT_Q4_K && t != DT_Q6_K) return -1;
+  size_t xp_len = (size_t)nx * (size_t)cols * 2;
+  void *own = NULL; /* without a pool: a buffer for this call (prefill only) */
+  uint8_t *xp = kern_pool_scratch(p, xp_len);
+  if (!xp) {
+    if (p || posix_memalign(&own, 64, xp_len) != 0) return -1;
+    xp = own;
+  }
+  amx_job j = {.t = t,
+               .W = W,
+               .wrb = dtype_row_bytes(t, cols),
+               .X = X,
+               .Xp = xp,
+               .Y = Y,
+               .ldy = ldy,
+               .nx = nx,
+               .rows = rows,
+               .cols = cols,
+               .nc = cols / 32};
+  int nt = kern_pool_threads(p);
+  kern_pool_run(p, amx_pack_task, &j, (int)(nx / 16 < nt ? nx / 16 : nt));
+  kern_pool_run(p, amx_task, &j, (int)(rows / 32));
+  free(own);
+  return 0;
+}
