@@ -11,13 +11,14 @@
  *
  * bench, per repeat: B sessions each prefill prompt-tokens random ids (one
  * session at a time), then decode gen-tokens steps (batch 1: with
- * gloam_session_eval; batch B > 1: one gloam_batch_eval step advancing all
- * B sessions). It reports prefill and decode tokens/s (mean +- stddev over
- * repeats, all sequences counted), prefill GFLOP/s (2 x layer matrix
- * parameters per token + the LM head once, attention excluded), the weight bytes read per decode
- * step (every matrix once; the embedding table only as the tied output head) and the GB/s that
- * makes, the streaming-read bandwidth measured in the same run (membw, 0 MiB skips it), resident
- * memory while decoding against weights + KV cache, then one JSON line with the same numbers.
+ * gloam_session_eval; batch B > 1: everything through one gloam_batch,
+ * prefill in steps of up to 512 tokens, each decode step advancing all B
+ * sessions, so the sessions hold only their caches). It reports prefill and decode tokens/s (mean
+ * +- stddev over repeats, all sequences counted), prefill GFLOP/s (2 x layer matrix parameters per
+ * token + the LM head once, attention excluded), the weight bytes read per decode step (every
+ * matrix once; the embedding table only as the tied output head) and the GB/s that makes, the
+ * streaming-read bandwidth measured in the same run (membw, 0 MiB skips it), resident memory while
+ * decoding against weights + KV cache, then one JSON line with the same numbers.
  * --threads defaults to the physical core count. Exit: 0 ok, 1 failure,
  * 2 usage.
  */
@@ -39,6 +40,7 @@ int cmd_bench(int argc, char **argv);
 
 #define BENCH_MAX_BATCH 64
 #define BENCH_MAX_REPEAT 100
+#define BENCH_STEP 512 /* most tokens of one prefill step */
 
 static const char *opt(int argc, char **argv, const char *name) {
   for (int i = 0; i + 1 < argc; i++)
@@ -198,10 +200,20 @@ static int bench_once(gloam_model *m, gloam_session **ss, gloam_batch *b, const 
       prompt[t] = (int32_t)((seed >> 33) % (uint64_t)vocab);
     }
     uint64_t t0 = time_mono_ns();
-    int rc = gloam_session_eval(ss[i], prompt, (int)c->prompt);
+    int rc = 0;
+    if (!b) {
+      rc = gloam_session_eval(ss[i], prompt, (int)c->prompt);
+    } else { /* through the batch, in steps of its max_tokens */
+      for (long done = 0; rc == 0 && done < c->prompt; done += BENCH_STEP) {
+        long n = c->prompt - done < BENCH_STEP ? c->prompt - done : BENCH_STEP;
+        gloam_batch_item it = {ss[i], prompt + done, (int)n};
+        rc = gloam_batch_eval(b, &it, 1);
+      }
+    }
     pf_s += (double)(time_mono_ns() - t0) / 1e9;
     if (rc < 0) {
-      fprintf(stderr, "gloam-engine: bench: prefill: %s\n", gloam_session_errmsg(ss[i]));
+      fprintf(stderr, "gloam-engine: bench: prefill: %s\n",
+              b ? gloam_batch_errmsg(b) : gloam_session_errmsg(ss[i]));
       return 1;
     }
   }
@@ -271,18 +283,23 @@ int cmd_bench(int argc, char **argv) {
   sp.n_batch = (int)(c.prompt < 512 ? c.prompt : 512);
   sp.n_threads = (int)c.threads;
   sp.kv_f16 = c.kv_f16;
-  for (long i = 0; i < c.batch; i++) {
-    /* with a batch, decode runs on the batch's pool; sessions prefill on their own */
-    if ((rc = gloam_session_new(&ss[i], m, &sp)) < 0) goto oom;
+  if (c.batch > 1) {
+    /* everything runs on the batch's scratch and pool: sessions are caches */
+    sp.n_batch = 1;
+    sp.n_threads = 1;
+    int max_tokens = (int)(c.prompt < BENCH_STEP ? c.prompt : BENCH_STEP);
+    if (max_tokens < c.batch) max_tokens = (int)c.batch;
+    if ((rc = gloam_batch_new(&b, m, (int)c.batch, max_tokens, (int)c.threads)) < 0) goto oom;
   }
-  if (c.batch > 1 && (rc = gloam_batch_new(&b, m, (int)c.batch, (int)c.batch, (int)c.threads)) < 0)
-    goto oom;
+  for (long i = 0; i < c.batch; i++)
+    if ((rc = gloam_session_new(&ss[i], m, &sp)) < 0) goto oom;
   if (!(prompt = malloc(sizeof(int32_t) * (size_t)c.prompt))) goto oom;
 
   double pf[BENCH_MAX_REPEAT], dec[BENCH_MAX_REPEAT];
   long rss = 0;
-  int32_t warm = 1;
-  if (gloam_session_eval(ss[0], &warm, 1) < 0) goto done; /* page in the weights */
+  int32_t warm = 1; /* page in the weights */
+  gloam_batch_item wi = {ss[0], &warm, 1};
+  if ((b ? gloam_batch_eval(b, &wi, 1) : gloam_session_eval(ss[0], &warm, 1)) < 0) goto done;
   for (long r = 0; r < c.repeat; r++)
     if (bench_once(m, ss, b, &c, prompt, &pf[r], &dec[r], &rss)) goto done;
   double pf_m, pf_sd, dec_m, dec_sd;

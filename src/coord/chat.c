@@ -100,15 +100,7 @@ void coord_chat_log_job(cjob *j, const char *event, const char *outcome, int64_t
 }
 
 static void refund(cjob *j, const char *reason) {
-  int rc = coord_store_refund(j->c->store, j->id_hex, reason);
-  if (rc < 0) {
-    log_line l;
-    if (log_begin(&l, LOG_ERROR, "ledger.refund_failed")) {
-      log_str(&l, "job", j->id_hex);
-      log_str(&l, "error", coord_store_errmsg(j->c->store));
-      log_end(&l);
-    }
-  }
+  coord_ledger_refund(j->c, j->id_hex, reason);
 }
 
 /* Sends an error to the client: a plain HTTP error before streaming, an SSE
@@ -148,7 +140,18 @@ void coord_job_fail(cjob *j, int status, const char *code, const char *message, 
   if (cancel_node && j->node)
     coord_node_send_json(
         j->node, json_pack("{s:s,s:s,s:s}", "type", "cancel", "job", j->id_hex, "reason", code));
+  if (j->req) { /* answer once the refund is committed (ledger.c) */
+    coord_chat_stop_watch(j);
+    if (j->node) coord_queue_kick(j->c);
+    coord_job_unlink(j);
+    coord_ledger_refund_job(j, status, code, message);
+    return;
+  }
   refund(j, code);
+  coord_job_refunded(j, status, code, message);
+}
+
+void coord_job_refunded(cjob *j, int status, const char *code, const char *message) {
   j->c->m.chat_failed++;
   answer_error(j, status, code, message);
   coord_chat_log_job(j, "chat.failed", code, 0);
@@ -157,6 +160,15 @@ void coord_job_fail(cjob *j, int status, const char *code, const char *message, 
 
 /* The client went away (before or during streaming). */
 static void client_gone(cjob *j) {
+  if (j->settling) { /* the settle task ends the job; just drop the request */
+    if (j->sse)
+      http_sse_end(j->sse);
+    else if (j->req)
+      evhttp_send_reply_end(j->req);
+    j->sse = NULL;
+    j->req = NULL;
+    return;
+  }
   if (j->node)
     coord_node_send_json(j->node, json_pack("{s:s,s:s,s:s}", "type", "cancel", "job", j->id_hex,
                                             "reason", "client_disconnected"));
@@ -194,11 +206,11 @@ static void on_conn_gone(struct evhttp_connection *evcon, void *ud) {
   client_gone(ud);
 }
 
-void coord_chat_add_headers(cjob *j, cnode *n) {
+void coord_chat_add_headers(cjob *j) {
   struct evkeyvalq *h = evhttp_request_get_output_headers(j->req);
   evhttp_add_header(h, "Gloam-Mode", j->sc ? "coordinator-sealed" : "client-sealed");
-  evhttp_add_header(h, "Gloam-Node", n->id);
-  evhttp_add_header(h, "Gloam-Trust", n->trust);
+  evhttp_add_header(h, "Gloam-Node", j->node_id);
+  evhttp_add_header(h, "Gloam-Trust", j->node_trust ? j->node_trust : "none");
   evhttp_add_header(h, "Gloam-Job", j->id_hex);
 }
 
@@ -218,7 +230,7 @@ void coord_job_on_frame(cjob *j, const uint8_t *frame, size_t len) {
   if (!j->req) return;
   if (!j->sse) {
     coord_chat_stop_watch(j);
-    coord_chat_add_headers(j, j->node);
+    coord_chat_add_headers(j);
     evhttp_connection_set_closecb(j->evcon, NULL, NULL);
     if (http_sse_start(j->req, 200, c->cfg.sse_max_queued, coord_chat_on_sse_gone, j, &j->sse) <
         0) {
@@ -246,92 +258,51 @@ void coord_job_on_frame(cjob *j, const uint8_t *frame, size_t len) {
   c->m.bytes_relayed += len;
 }
 
-/* Checks the receipt against what the coordinator itself knows. */
-int coord_job_check_receipt(cjob *j, const node_msg *m, gloam_receipt_claims *cl, char *err) {
-  cnode *n = j->node;
-  /* coordinator-sealed: the coordinator opened the stream, so it also checks
-   * the transcript hash, as a client does */
-  int rc = j->sc ? gloam_receipt_check_client(j->sc, n->rkey, m->receipt, m->receipt_len, cl, err)
-                 : gloam_receipt_verify(n->rkey, m->receipt, m->receipt_len, cl, err);
-  if (rc < 0) return rc;
-  const char *digest = NULL;
-  for (int i = 0; i < n->n_models; i++)
-    if (strcmp(n->models[i].id, j->model) == 0) digest = n->models[i].weights_digest;
-  if (strcmp(cl->node_id, n->id) != 0)
-    return err_set(err, GLOAM_EAUTH, "receipt names another node");
-  if (memcmp(cl->request_id, j->request_id, sizeof cl->request_id) != 0)
-    return err_set(err, GLOAM_EAUTH, "receipt names another request");
-  if (memcmp(cl->request_sha256, j->env_sha256, 32) != 0)
-    return err_set(err, GLOAM_EAUTH, "receipt request hash differs");
-  if (strcmp(cl->model, j->model) != 0 || !digest || strcmp(cl->weights_digest, digest) != 0)
-    return err_set(err, GLOAM_EAUTH, "receipt model or weights differ");
-  if ((int64_t)cl->prompt_tokens != m->prompt_tokens ||
-      (int64_t)cl->completion_tokens != m->completion_tokens)
-    return err_set(err, GLOAM_EAUTH, "receipt token counts differ from usage");
-  if (cl->completion_tokens > j->max_output_tokens || cl->prompt_tokens > j->body_len)
-    return err_set(err, GLOAM_EAUTH, "token counts exceed what the request allows");
-  int64_t cost = coord_chat_cost(m->prompt_tokens, m->completion_tokens, j->in_price, j->out_price);
-  if (cost < 0 || (uint64_t)cost != cl->price_micro_usd)
-    return err_set(err, GLOAM_EAUTH, "receipt price differs from the price list");
-  if (!j->got_final) return err_set(err, GLOAM_ESTATE, "stream ended without its final frame");
-  return 0;
-}
+const uint64_t coord_lat_bounds_ms[COORD_LAT_BUCKETS] = {5,   10,   25,   50,   100,   250,
+                                                         500, 1000, 2500, 5000, 10000, 30000};
 
 void coord_job_on_done(cjob *j, const node_msg *m) {
+  coord_ledger_settle(j, m); /* ends in coord_job_settled on the loop */
+}
+
+void coord_job_settled(cjob *j, int rc, const char *why, const char *receipt, int64_t prompt_tokens,
+                       int64_t completion_tokens, int64_t cost, json_t *body) {
   coord *c = j->c;
-  char err[GLOAM_ERR_LEN];
-  gloam_receipt_claims cl;
-  if (coord_job_check_receipt(j, m, &cl, err) < 0) {
-    c->m.receipts_invalid++;
-    log_line l;
-    if (log_begin(&l, LOG_WARN, "receipt.rejected")) {
-      log_str(&l, "job", j->id_hex);
-      log_str(&l, "node_id", j->node->id);
-      log_str(&l, "why", err);
-      log_end(&l);
-    }
-    coord_job_fail(j, 502, "receipt_invalid",
-                   "The node's receipt did not verify; nothing was charged.", false);
-    return;
-  }
-  json_t *body = NULL;
-  if (j->sc && !j->stream) {
-    json_error_t je;
-    body = j->acc ? json_loadb((const char *)j->acc->data, j->acc->len, 0, &je) : NULL;
-    if (!json_is_object(body)) {
-      json_decref(body);
-      coord_job_fail(j, 502, "bad_node_output", "The node's answer was not a JSON object.", false);
-      return;
-    }
-  }
-  int64_t cost = (int64_t)cl.price_micro_usd;
-  /* floor(cost * fee_bps / 10000) without overflow */
-  int64_t fee = cost / 10000 * c->cfg.fee_bps + cost % 10000 * c->cfg.fee_bps / 10000;
-  int rc = coord_store_settle(c->store, j->id_hex, j->node->operator_id, cost, fee,
-                              m->prompt_tokens, m->completion_tokens, j->node->id);
   if (rc < 0) {
     json_decref(body);
-    log_event(LOG_ERROR, "ledger.settle_failed", "error", coord_store_errmsg(c->store));
-    coord_job_fail(j, 500, "billing_error", "Settlement failed; nothing was charged.", false);
+    if (strcmp(why, "receipt_invalid") == 0) {
+      c->m.receipts_invalid++;
+      coord_job_fail(j, 502, "receipt_invalid",
+                     "The node's receipt did not verify; nothing was charged.", false);
+    } else if (strcmp(why, "bad_node_output") == 0) {
+      coord_job_fail(j, 502, "bad_node_output", "The node's answer was not a JSON object.", false);
+    } else {
+      coord_job_fail(j, 500, "billing_error", "Settlement failed; nothing was charged.", false);
+    }
     return;
   }
   c->m.chat_ok++;
-  c->m.prompt_tokens += (uint64_t)m->prompt_tokens;
-  c->m.completion_tokens += (uint64_t)m->completion_tokens;
-  c->m.latency_ms_sum += time_mono_ms() - j->start_ms;
+  c->m.prompt_tokens += (uint64_t)prompt_tokens;
+  c->m.completion_tokens += (uint64_t)completion_tokens;
+  uint64_t ms = time_mono_ms() - j->start_ms;
+  c->m.latency_ms_sum += ms;
   c->m.latency_count++;
+  int bk = 0;
+  while (bk < COORD_LAT_BUCKETS && ms > coord_lat_bounds_ms[bk]) bk++;
+  c->m.lat_bucket[bk]++;
   if (j->sc) {
-    coord_plain_on_done(j, m, cost, body);
+    coord_plain_on_done(j, receipt, prompt_tokens, completion_tokens, cost, body);
   } else if (j->sse) {
+    json_decref(body);
     /* docs/sealing.md §4: the receipt event carries the bare JWS; usage and
      * the amount charged follow in a gloam.usage event. */
-    http_sse_send(j->sse, "gloam.receipt", m->receipt, m->receipt_len);
-    json_t *g = json_pack("{s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I},s:I}", "mode", "client-sealed", "node",
-                          j->node->id, "trust", j->node->trust, "job", j->id_hex, "usage",
-                          "prompt_tokens", (json_int_t)m->prompt_tokens, "completion_tokens",
-                          (json_int_t)m->completion_tokens, "total_tokens",
-                          (json_int_t)(m->prompt_tokens + m->completion_tokens),
-                          "charged_micro_usd", (json_int_t)cost);
+    http_sse_send(j->sse, "gloam.receipt", receipt, strlen(receipt));
+    json_t *g =
+        json_pack("{s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I},s:I}", "mode", "client-sealed", "node",
+                  j->node_id, "trust", j->node_trust, "job", j->id_hex, "usage", "prompt_tokens",
+                  (json_int_t)prompt_tokens, "completion_tokens", (json_int_t)completion_tokens,
+                  "total_tokens", (json_int_t)(prompt_tokens + completion_tokens),
+                  "charged_micro_usd", (json_int_t)cost);
     char *s = g ? json_dumps(g, JSON_COMPACT) : NULL;
     json_decref(g);
     if (s) http_sse_send(j->sse, "gloam.usage", s, strlen(s));
@@ -340,6 +311,8 @@ void coord_job_on_done(cjob *j, const node_msg *m) {
     http_sse_end(j->sse);
     j->sse = NULL;
     j->req = NULL;
+  } else {
+    json_decref(body);
   }
   coord_chat_log_job(j, "chat.done", "ok", cost);
   coord_job_free(j);
@@ -388,6 +361,8 @@ int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint
     if (j->watch) event_add(j->watch, NULL);
   }
   j->node = n;
+  snprintf(j->node_id, sizeof j->node_id, "%s", n->id);
+  j->node_trust = n->trust;
   j->next = n->jobs;
   n->jobs = j;
   n->n_jobs++;
@@ -494,7 +469,7 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
     return;
   }
   if (coord_job_dispatch(j, n, req, env, len, "client-sealed") < 0) {
-    coord_store_refund(c->store, j->id_hex, "node_send_failed");
+    coord_ledger_refund(c, j->id_hex, "node_send_failed");
     coord_job_free(j);
     coord_chat_reject(c, req, 503, "node_unavailable", NULL,
                       "The node cannot take the request now.");

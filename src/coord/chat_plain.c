@@ -208,7 +208,7 @@ int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t accoun
     goto out;
   }
   if (coord_job_dispatch(j, n, req, env, env_len, "coordinator-sealed") < 0) {
-    coord_store_refund(c->store, j->id_hex, "node_send_failed");
+    coord_ledger_refund(c, j->id_hex, "node_send_failed");
     rej(c, req, api, 503, "node_unavailable", NULL, "The node cannot take the request now.");
     goto out;
   }
@@ -261,7 +261,7 @@ bool coord_plain_retry(cjob *j) {
 
 static int start_stream(cjob *j) {
   coord_chat_stop_watch(j);
-  coord_chat_add_headers(j, j->node);
+  coord_chat_add_headers(j);
   evhttp_connection_set_closecb(j->evcon, NULL, NULL);
   if (http_sse_start(j->req, 200, j->c->cfg.sse_max_queued, coord_chat_on_sse_gone, j, &j->sse) <
       0) {
@@ -319,23 +319,24 @@ void coord_plain_on_frame(cjob *j, const uint8_t *frame, size_t len) {
     coord_job_fail(j, 502, "bad_node_output", "The node's answer could not be relayed.", true);
 }
 
-void coord_plain_on_done(cjob *j, const node_msg *m, int64_t cost, json_t *body) {
+void coord_plain_on_done(cjob *j, const char *receipt, int64_t prompt_tokens,
+                         int64_t completion_tokens, int64_t cost, json_t *body) {
   if (!j->req) {
     json_decref(body);
     return;
   }
   json_t *g = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "mode", "coordinator-sealed", "node",
-                        j->node->id, "trust", j->node->trust, "job", j->id_hex, "receipt",
-                        m->receipt, "charged_micro_usd", (json_int_t)cost);
+                        j->node_id, "trust", j->node_trust, "job", j->id_hex, "receipt", receipt,
+                        "charged_micro_usd", (json_int_t)cost);
   if (!j->stream && j->api == API_ANTHROPIC) {
-    json_t *a = coord_anthropic_from_completion(body, j->id_hex, j->model, m->prompt_tokens,
-                                                m->completion_tokens);
+    json_t *a = coord_anthropic_from_completion(body, j->id_hex, j->model, prompt_tokens,
+                                                completion_tokens);
     json_decref(body);
     body = a;
   }
   if (!j->stream) {
     json_object_set_new(body, "gloam", g);
-    coord_chat_add_headers(j, j->node);
+    coord_chat_add_headers(j);
     coord_chat_stop_watch(j);
     evhttp_connection_set_closecb(j->evcon, NULL, NULL);
     coord_count_status(j->c, 200);
@@ -349,7 +350,7 @@ void coord_plain_on_done(cjob *j, const node_msg *m, int64_t cost, json_t *body)
     return;
   }
   if (j->api == API_ANTHROPIC) {
-    coord_ant_stream_finish(j, m->prompt_tokens, m->completion_tokens, g);
+    coord_ant_stream_finish(j, prompt_tokens, completion_tokens, g);
     http_sse_end(j->sse);
     j->sse = NULL;
     j->req = NULL;

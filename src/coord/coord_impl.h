@@ -12,6 +12,7 @@
 #define GLOAM_COORD_IMPL_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -90,16 +91,29 @@ struct cjob {
   int n_tried;
   char tried[3][NODE_ID_MAX + 1]; /* nodes already tried */
   uint64_t start_ms;
+  /* the serving node as the answer names it; kept so the answer can be
+   * finished after the job left its node (settlement runs off the loop) */
+  char node_id[NODE_ID_MAX + 1];
+  const char *node_trust;
+  bool settling; /* a settle task owns the job until its done() runs */
 };
 
+#define COORD_STATUS_MAX 600
+#define COORD_LAT_BUCKETS 12
+/* Upper bounds (ms) of the chat latency histogram buckets; +Inf follows. */
+extern const uint64_t coord_lat_bounds_ms[COORD_LAT_BUCKETS]; /* chat.c */
+
 typedef struct coord_metrics {
-  uint64_t http_requests[6]; /* by status class 1xx..5xx, [0] other */
+  uint64_t by_status[COORD_STATUS_MAX];       /* responses by exact status */
+  uint64_t lat_bucket[COORD_LAT_BUCKETS + 1]; /* chat latency, last is over 30 s */
+  uint64_t http_requests[6];                  /* by status class 1xx..5xx, [0] other */
   uint64_t chat_ok, chat_failed, chat_rejected;
   uint64_t frames_relayed, bytes_relayed;
   uint64_t prompt_tokens, completion_tokens;
   uint64_t receipts_invalid;
   uint64_t nodes_evicted;
   uint64_t latency_ms_sum, latency_count;
+  uint64_t workq_rejected; /* ledger work run inline because the queue was full */
 } coord_metrics;
 
 struct coord {
@@ -108,7 +122,12 @@ struct coord {
   struct evhttp *http;
   struct ssl_ctx_st *tls;
   http_router *router;
-  coord_store *store;
+  coord_store *store;  /* loop thread: reads and reservations */
+  coord_store *wstore; /* ledger.c: settle/refund, on the workq, under wlock */
+  pthread_mutex_t wlock;
+  bool wlock_ok;
+  struct net_workq *wq; /* slow work off the loop: receipts, ledger writes */
+  bool wq_closing;      /* coord_free: run ledger writes inline */
   int port;
   cnode *nodes;
   int n_nodes;
@@ -157,12 +176,29 @@ void coord_queue_kick(coord *c); /* a slot may have freed: dispatch soon (deferr
 void coord_queue_sweep(coord *c, uint64_t now_ms);
 void coord_queue_close_all(coord *c);
 int coord_queue_init(coord *c);
+/* ledger.c: settlement and refunds off the loop (net_workq, a second
+ * SQLite connection). coord_ledger_refund never fails visibly: when the
+ * queue is full it writes inline. coord_ledger_settle unlinks the job from
+ * its node, verifies the receipt and settles on a worker, then finishes the
+ * job on the loop (answer, or fail and refund). */
+int coord_ledger_init(coord *c, char *err);
+void coord_ledger_shutdown(coord *c); /* drains the queue (loop thread) */
+void coord_ledger_free(coord *c);
+void coord_ledger_refund(coord *c, const char *job_id_hex, const char *reason);
+void coord_ledger_settle(cjob *j, const node_msg *m);
+/* Refunds a failed job whose client still waits, then answers it through
+ * coord_job_refunded (so a client that sees the error sees its balance
+ * restored). The job must already be off its node. */
+void coord_ledger_refund_job(cjob *j, int status, const char *code, const char *message);
+void coord_job_refunded(cjob *j, int status, const char *code, const char *message);
+/* chat.c: the loop-side end of a settlement. */
+void coord_job_settled(cjob *j, int rc, const char *why, const char *receipt, int64_t prompt_tokens,
+                       int64_t completion_tokens, int64_t cost, json_t *body);
 /* chat.c helpers shared with chat_plain.c */
 /* Sends the job and envelope to n and links the job; 0 or an error (then
  * nothing is linked and the caller refunds). */
 int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint8_t *env,
                        size_t len, const char *mode);
-int coord_job_check_receipt(cjob *j, const node_msg *m, gloam_receipt_claims *cl, char *err);
 void coord_job_free(cjob *j);
 void coord_job_unlink(cjob *j);
 /* Coordinator-sealed: re-seals and sends the job to another node when
@@ -170,12 +206,13 @@ void coord_job_unlink(cjob *j);
 bool coord_plain_retry(cjob *j);
 void coord_plain_on_frame(cjob *j, const uint8_t *frame, size_t len);
 /* After settlement; body (stolen) is the parsed non-streaming answer. */
-void coord_plain_on_done(cjob *j, const node_msg *m, int64_t cost, json_t *body);
+void coord_plain_on_done(cjob *j, const char *receipt, int64_t prompt_tokens,
+                         int64_t completion_tokens, int64_t cost, json_t *body);
 void coord_chat_reject(coord *c, struct evhttp_request *req, int status, const char *code,
                        const char *param, const char *msg);
 void coord_chat_log_job(cjob *j, const char *event, const char *outcome, int64_t charged);
 int coord_chat_model_served(coord *c, const char *model);
-void coord_chat_add_headers(cjob *j, cnode *n);
+void coord_chat_add_headers(cjob *j); /* Gloam-Mode/-Node/-Trust/-Job */
 void coord_chat_stop_watch(cjob *j);
 void coord_chat_on_sse_gone(void *ud);
 void coord_job_on_frame(cjob *j, const uint8_t *frame, size_t len);

@@ -21,9 +21,11 @@
 #include "coord/coord_impl.h"
 #include "coord/creds.h"
 #include "http/error.h"
+#include "http/json.h"
 #include "http/router.h"
 #include "net/server.h"
 #include "net/tls.h"
+#include "net/workq.h"
 #include "net/ws.h"
 
 void coord_config_default(coord_config *cfg) {
@@ -50,6 +52,7 @@ void coord_config_default(coord_config *cfg) {
 void coord_count_status(coord *c, int status) {
   int k = status / 100;
   c->m.http_requests[k >= 1 && k <= 5 ? k : 0]++;
+  if (status >= 100 && status < COORD_STATUS_MAX) c->m.by_status[status]++;
 }
 
 int coord_auth_consumer(coord *c, struct evhttp_request *req, int64_t *out_account) {
@@ -188,6 +191,25 @@ static void h_metrics(struct evhttp_request *req, const http_params *p, void *ud
   for (int i = 0; i < 6; i++)
     buf_printf(&b, "gloam_http_responses_total{class=\"%s\"} %llu\n", cls[i],
                (unsigned long long)c->m.http_requests[i]);
+  buf_append_str(&b, "# TYPE gloam_http_requests_total counter\n");
+  for (int st = 100; st < COORD_STATUS_MAX; st++)
+    if (c->m.by_status[st])
+      buf_printf(&b, "gloam_http_requests_total{code=\"%d\"} %llu\n", st,
+                 (unsigned long long)c->m.by_status[st]);
+  buf_append_str(&b, "# TYPE gloam_chat_latency_seconds histogram\n");
+  uint64_t cum = 0;
+  for (int i = 0; i < COORD_LAT_BUCKETS; i++) {
+    cum += c->m.lat_bucket[i];
+    buf_printf(&b, "gloam_chat_latency_seconds_bucket{le=\"%g\"} %llu\n",
+               coord_lat_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+  }
+  buf_printf(&b,
+             "gloam_chat_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+             "gloam_chat_latency_seconds_sum %.3f\ngloam_chat_latency_seconds_count %llu\n",
+             (unsigned long long)c->m.latency_count, (double)c->m.latency_ms_sum / 1000.0,
+             (unsigned long long)c->m.latency_count);
+  buf_printf(&b, "# TYPE gloam_errors_total counter\ngloam_errors_total %llu\n",
+             (unsigned long long)(c->m.http_requests[5] + c->m.chat_failed));
   int64_t inflight = 0, slots = 0;
   for (cnode *n = c->nodes; n; n = n->next) {
     inflight += n->n_jobs;
@@ -209,6 +231,8 @@ static void h_metrics(struct evhttp_request *req, const http_params *p, void *ud
              "gloam_tokens_total{kind=\"completion\"} %llu\n"
              "# TYPE gloam_receipts_invalid_total counter\ngloam_receipts_invalid_total %llu\n"
              "# TYPE gloam_nodes_evicted_total counter\ngloam_nodes_evicted_total %llu\n"
+             "# TYPE gloam_ledger_queue_depth gauge\ngloam_ledger_queue_depth %llu\n"
+             "# TYPE gloam_ledger_inline_total counter\ngloam_ledger_inline_total %llu\n"
              "# TYPE gloam_chat_latency_ms summary\n"
              "gloam_chat_latency_ms_sum %llu\ngloam_chat_latency_ms_count %llu\n",
              (unsigned long long)c->m.chat_ok, (unsigned long long)c->m.chat_failed,
@@ -216,7 +240,9 @@ static void h_metrics(struct evhttp_request *req, const http_params *p, void *ud
              (long long)inflight, c->n_pend, (unsigned long long)c->m.frames_relayed,
              (unsigned long long)c->m.bytes_relayed, (unsigned long long)c->m.prompt_tokens,
              (unsigned long long)c->m.completion_tokens, (unsigned long long)c->m.receipts_invalid,
-             (unsigned long long)c->m.nodes_evicted, (unsigned long long)c->m.latency_ms_sum,
+             (unsigned long long)c->m.nodes_evicted,
+             (unsigned long long)(c->wq ? net_workq_pending(c->wq) : 0),
+             (unsigned long long)c->m.workq_rejected, (unsigned long long)c->m.latency_ms_sum,
              (unsigned long long)c->m.latency_count);
   coord_count_status(c, 200);
   http_send_text(req, 200, "text/plain; version=0.0.4", (const char *)b.data, b.len);
@@ -286,10 +312,16 @@ static void gencb(struct evhttp_request *req, void *ud) {
   void *hud;
   http_params params;
   unsigned allowed;
-  int rc =
-      path ? http_router_match(c->router, HTTP_GET | HTTP_POST, path, &h, &hud, &params, &allowed)
-           : GLOAM_ENOENT;
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  unsigned m = cmd == EVHTTP_REQ_GET       ? HTTP_GET
+               : cmd == EVHTTP_REQ_POST    ? HTTP_POST
+               : cmd == EVHTTP_REQ_DELETE  ? HTTP_DELETE
+               : cmd == EVHTTP_REQ_OPTIONS ? HTTP_OPTIONS
+                                           : 0;
+  int rc = path ? http_router_match(c->router, m, path, &h, &hud, &params, &allowed) : GLOAM_ENOENT;
+  /* the router answers these itself; count them here */
   if (rc == GLOAM_ENOENT) coord_count_status(c, 404);
+  if (rc == GLOAM_EPERM) coord_count_status(c, 405);
   http_router_evhttp_cb(req, c->router);
 }
 
@@ -299,6 +331,55 @@ static void h_messages(struct evhttp_request *req, const http_params *p, void *u
 
 static void h_node_connect(struct evhttp_request *req, const http_params *p, void *ud) {
   coord_node_connect_handler(req, ud);
+}
+
+/* POST /v1/completions and /v1/embeddings. The node protocol's job carries
+ * endpoint "chat/completions" only and a node's register message declares
+ * no other capability, so no served model can take a raw prompt or embed:
+ * wrapping a prompt as a chat message would silently change what a
+ * completion model computes. An unknown model is OpenAI's 404
+ * model_not_found; a known one gets an OpenAI-format 400 naming the model
+ * (docs/coordinator.md). */
+static void unsupported_endpoint(struct evhttp_request *req, coord *c, const char *what) {
+  int64_t acct;
+  if (coord_auth_consumer(c, req, &acct) < 0) return;
+  char err[GLOAM_ERR_LEN];
+  json_t *body = NULL;
+  int rc = http_json_body(req, c->cfg.max_body_bytes, 64, &body, err);
+  if (rc < 0) {
+    int st = rc == GLOAM_ETOOBIG ? 413 : 400;
+    coord_count_status(c, st);
+    http_send_error(req, st, NULL, NULL, NULL, "%s", err);
+    return;
+  }
+  const char *model = json_string_value(json_object_get(body, "model"));
+  if (!model || !model[0]) {
+    coord_count_status(c, 400);
+    http_send_error(req, 400, NULL, NULL, "model", "you must provide a model parameter");
+  } else if (!coord_chat_model_served(c, model)) {
+    coord_count_status(c, 404);
+    http_send_error(req, 404, NULL, "model_not_found", "model",
+                    "The model `%.128s` does not exist or you do not have access to it.", model);
+  } else if (strcmp(what, "completions") == 0) {
+    coord_count_status(c, 400);
+    http_send_error(req, 400, NULL, NULL, "model",
+                    "model %.128s does not support /v1/completions; use /v1/chat/completions",
+                    model);
+  } else {
+    coord_count_status(c, 400);
+    http_send_error(req, 400, NULL, NULL, "model",
+                    "model %.128s does not support /v1/embeddings: no served model can embed",
+                    model);
+  }
+  json_decref(body);
+}
+
+static void h_completions(struct evhttp_request *req, const http_params *p, void *ud) {
+  unsupported_endpoint(req, ud, "completions");
+}
+
+static void h_embeddings(struct evhttp_request *req, const http_params *p, void *ud) {
+  unsupported_endpoint(req, ud, "embeddings");
 }
 
 static void h_chat(struct evhttp_request *req, const http_params *p, void *ud) {
@@ -355,6 +436,8 @@ int coord_new(coord **out, struct event_base *base, const coord_config *cfg, cha
     goto fail;
   }
   if (n_refunded) log_event(LOG_WARN, "ledger.recovered", "refunded", "open reservations");
+  rc = coord_ledger_init(c, err);
+  if (rc < 0) goto fail;
   net_http_limits lim = NET_HTTP_LIMITS_DEFAULT;
   lim.max_body_bytes = cfg->max_body_bytes;
   lim.timeout_s = cfg->http_timeout_s;
@@ -388,6 +471,8 @@ int coord_new(coord **out, struct event_base *base, const coord_config *cfg, cha
       {HTTP_GET, "/v1/node/connect", h_node_connect},
       {HTTP_POST, "/v1/chat/completions", h_chat},
       {HTTP_POST, "/v1/messages", h_messages},
+      {HTTP_POST, "/v1/completions", h_completions},
+      {HTTP_POST, "/v1/embeddings", h_embeddings},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && rc == 0; i++)
     rc = http_router_add(c->router, routes[i].m, routes[i].pat, routes[i].h, c);
@@ -430,13 +515,15 @@ fail:
 void coord_free(coord *c) {
   if (!c) return;
   coord_queue_close_all(c);
-  coord_node_close_all(c); /* fails in-flight jobs (refunds) before evhttp goes */
+  coord_node_close_all(c);  /* fails in-flight jobs (refunds) before evhttp goes */
+  coord_ledger_shutdown(c); /* finishes settlements and refunds, answers their clients */
   if (c->kick) event_free(c->kick);
   if (c->sweep) event_free(c->sweep);
   if (c->stop_ev) event_free(c->stop_ev);
   if (c->http) evhttp_free(c->http);
   if (c->tls) SSL_CTX_free(c->tls);
   http_router_free(c->router);
+  coord_ledger_free(c);
   coord_store_close(c->store);
   if (c->stop_pipe[0] >= 0) close(c->stop_pipe[0]);
   if (c->stop_pipe[1] >= 0) close(c->stop_pipe[1]);

@@ -24,7 +24,9 @@
  * Nothing here stores prompts or responses: requests hold ids, model,
  * counts and amounts only.
  *
- * Thread safety: a store is used by one thread at a time (the loop).
+ * Thread safety: a store handle is used by one thread at a time: the loop's
+ * handle on the loop thread; coord/ledger.c's second handle by its workers
+ * under a mutex. WAL lets the two connections read while one writes.
  * Errors: 0 or GLOAM_E*; detail in coord_store_errmsg(s).
  */
 #ifndef GLOAM_COORD_STORE_H

@@ -19,6 +19,7 @@
 #include "engine/attention.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "engine/attention_impl.h"
@@ -47,15 +48,16 @@ static void values_generic(const att_block *b, int c0, int n, float sc[][ATT_CHU
   }
 }
 
-static bool g_generic_only;
+static atomic_bool g_generic_only;
 
 void attention_force_generic(bool on) {
-  g_generic_only = on;
+  atomic_store(&g_generic_only, on);
 }
 
 static void run_block(const att_block *b, float scale, float softcap) {
   att_inner_fn scores = scores_generic, values = values_generic;
-  if (!g_generic_only) attention_simd(b, &scores, &values);
+  if (!atomic_load_explicit(&g_generic_only, memory_order_relaxed))
+    attention_simd(b, &scores, &values);
   float sc[ATT_MAX_Q][ATT_CHUNK];
   float mx[ATT_MAX_Q], sum[ATT_MAX_Q];
   int lo = b->first[0], hi = b->last[0];

@@ -11,6 +11,7 @@
  * chunk's value rows stream past, so each value element is loaded once per
  * block.
  */
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "engine/attention_impl.h"
@@ -54,12 +55,14 @@ AVX512 static void values_avx512(const att_block *b, int c0, int n, float sc[][A
 }
 
 static int cpu_ok(void) {
-  static int ok = -1; /* benign race: every thread computes the same value */
-  if (ok < 0) {
+  static atomic_int ok = -1; /* every thread computes the same value */
+  int v = atomic_load_explicit(&ok, memory_order_relaxed);
+  if (v < 0) {
     __builtin_cpu_init();
-    ok = __builtin_cpu_supports("avx512f") != 0; /* vcvtph2ps zmm is AVX-512F */
+    v = __builtin_cpu_supports("avx512f") != 0; /* vcvtph2ps zmm is AVX-512F */
+    atomic_store_explicit(&ok, v, memory_order_relaxed);
   }
-  return ok;
+  return v;
 }
 
 void attention_simd(const att_block *b, att_inner_fn *scores, att_inner_fn *values) {

@@ -16,9 +16,10 @@
  * anything else is GLOAM_EUNSUPPORTED, so a hostile upload cannot reach the
  * hundreds of other FFmpeg demuxers and decoders. Channels are down-mixed
  * and the rate converted by libswresample (as `ffmpeg -ac 1 -ar 16000`,
- * which OpenAI's whisper uses). Limits: input bytes (checked first) and
- * decoded duration (checked while decoding, so a tiny file that expands to
- * hours is stopped early).
+ * which OpenAI's whisper uses); the resampler follows each decoded frame's
+ * own rate/layout/format, so streams that change midway are handled.
+ * Limits: input bytes (checked first) and decoded duration (checked while
+ * decoding, so a tiny file that expands to hours is stopped early).
  *
  * Errors: GLOAM_EINVAL (NULL args), GLOAM_ETOOBIG (a limit), GLOAM_EFORMAT
  * (corrupt, truncated or not audio), GLOAM_EUNSUPPORTED (a container or

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -79,6 +80,17 @@ static int64_t mem_seek(void *opaque, int64_t off, int whence) {
   return to;
 }
 
+static const char *av_err(int rc) {
+  switch (rc) {
+    case AVERROR_INVALIDDATA:
+      return "invalid data";
+    case AVERROR_EOF:
+      return "truncated";
+    default:
+      return "read error";
+  }
+}
+
 static void quiet_ffmpeg(void) {
   av_log_set_level(AV_LOG_QUIET);
 }
@@ -101,6 +113,7 @@ typedef struct decode_state {
   SwrContext *swr;
   AVPacket *pkt;
   AVFrame *frame;
+  int in_rate, in_ch, in_fmt; /* what swr was set up for (frames may differ) */
   float *pcm;
   size_t n, cap, max_n;
   char *err;
@@ -129,6 +142,35 @@ static int push_samples(decode_state *s, const uint8_t **in, int in_n) {
   return 0;
 }
 
+/* (Re)configures the resampler for frame's format. Decoders may change the
+ * rate, layout or format midway (and the codec context then describes the
+ * newest frame, not what swr was set up for), so every frame is checked
+ * against what swr was built for; on a change the old one is flushed. */
+static int setup_resampler(decode_state *s, const AVFrame *f) {
+  int ch = f->ch_layout.nb_channels;
+  if (ch < 1 || ch > AUDIO_MAX_CHANNELS || f->sample_rate < 1 || f->sample_rate > AUDIO_MAX_RATE ||
+      f->format < 0 || f->nb_samples < 0)
+    return err_set(s->err, GLOAM_EFORMAT, "audio: bad channel count or sample rate");
+  if (s->swr && f->sample_rate == s->in_rate && ch == s->in_ch && f->format == s->in_fmt) return 0;
+  int rc;
+  if (s->swr && (rc = push_samples(s, NULL, 0)) < 0) return rc;
+  swr_free(&s->swr);
+  AVChannelLayout in_layout = {0}, mono = AV_CHANNEL_LAYOUT_MONO; /* copy() uninits dst first */
+  if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
+    av_channel_layout_default(&in_layout, ch);
+  else if (av_channel_layout_copy(&in_layout, &f->ch_layout) < 0)
+    return err_set(s->err, GLOAM_ENOMEM, "audio: out of memory");
+  rc = swr_alloc_set_opts2(&s->swr, &mono, AV_SAMPLE_FMT_FLT, AUDIO_SAMPLE_RATE, &in_layout,
+                           (enum AVSampleFormat)f->format, f->sample_rate, 0, NULL);
+  av_channel_layout_uninit(&in_layout);
+  if (rc < 0 || swr_init(s->swr) < 0)
+    return err_set(s->err, GLOAM_EUNSUPPORTED, "audio: cannot convert this sample format");
+  s->in_rate = f->sample_rate;
+  s->in_ch = ch;
+  s->in_fmt = f->format;
+  return 0;
+}
+
 static int drain_frames(decode_state *s, int *bad) {
   for (;;) {
     int rc = avcodec_receive_frame(s->dec, s->frame);
@@ -139,11 +181,9 @@ static int drain_frames(decode_state *s, int *bad) {
       continue;
     }
     if (rc < 0) return err_set(s->err, GLOAM_EFORMAT, "audio: decoding failed");
-    if (s->frame->sample_rate != s->dec->sample_rate ||
-        s->frame->ch_layout.nb_channels != s->dec->ch_layout.nb_channels ||
-        s->frame->format != s->dec->sample_fmt) {
+    if ((rc = setup_resampler(s, s->frame)) < 0) {
       av_frame_unref(s->frame);
-      return err_set(s->err, GLOAM_EUNSUPPORTED, "audio: stream changes format midway");
+      return rc;
     }
     rc = push_samples(s, (const uint8_t **)s->frame->extended_data, s->frame->nb_samples);
     av_frame_unref(s->frame);
@@ -169,11 +209,12 @@ static int open_input(decode_state *s, mem_reader *r, int *stream) {
     return err_set(s->err, GLOAM_ENOMEM, "audio: out of memory");
   int rc = avformat_open_input(&s->fmt, NULL, NULL, NULL);
   if (rc < 0) { /* frees and NULLs fmt */
-    if (rc == AVERROR_INVALIDDATA)
-      return err_set(s->err, GLOAM_EFORMAT,
-                     "audio: not a recognised audio file (flac, mp3, mp4, m4a, mpeg, mpga, "
-                     "ogg, wav, webm)");
-    return err_set(s->err, GLOAM_EUNSUPPORTED, "audio: unsupported or unreadable container");
+    /* AVERROR(EINVAL): the probe found a container outside the allow-list */
+    if (rc == AVERROR(EINVAL))
+      return err_set(s->err, GLOAM_EUNSUPPORTED,
+                     "audio: unsupported container (use flac, mp3, mp4, m4a, mpeg, mpga, ogg, "
+                     "wav or webm)");
+    return err_set(s->err, GLOAM_EFORMAT, "audio: not a readable audio file (%s)", av_err(rc));
   }
   if (avformat_find_stream_info(s->fmt, NULL) < 0)
     return err_set(s->err, GLOAM_EFORMAT, "audio: cannot read stream information");
@@ -197,21 +238,7 @@ static int open_decoder(decode_state *s, const AVStream *st) {
     return err_set(s->err, GLOAM_EFORMAT, "audio: bad codec parameters");
   if (avcodec_open2(s->dec, codec, NULL) < 0)
     return err_set(s->err, GLOAM_EFORMAT, "audio: cannot open the %s decoder", codec->name);
-  int ch = s->dec->ch_layout.nb_channels;
-  if (ch < 1 || ch > AUDIO_MAX_CHANNELS || s->dec->sample_rate < 1 ||
-      s->dec->sample_rate > AUDIO_MAX_RATE)
-    return err_set(s->err, GLOAM_EFORMAT, "audio: bad channel count or sample rate");
-  AVChannelLayout in_layout, mono = AV_CHANNEL_LAYOUT_MONO;
-  if (s->dec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-    av_channel_layout_default(&in_layout, ch);
-  else if (av_channel_layout_copy(&in_layout, &s->dec->ch_layout) < 0)
-    return err_set(s->err, GLOAM_ENOMEM, "audio: out of memory");
-  int rc = swr_alloc_set_opts2(&s->swr, &mono, AV_SAMPLE_FMT_FLT, AUDIO_SAMPLE_RATE, &in_layout,
-                               s->dec->sample_fmt, s->dec->sample_rate, 0, NULL);
-  av_channel_layout_uninit(&in_layout);
-  if (rc < 0 || swr_init(s->swr) < 0)
-    return err_set(s->err, GLOAM_EUNSUPPORTED, "audio: cannot convert this sample format");
-  return 0;
+  return 0; /* the resampler is set up from the first decoded frame */
 }
 
 static int decode_all(decode_state *s, int stream) {
@@ -236,7 +263,7 @@ static int decode_all(decode_state *s, int stream) {
     return err_set(s->err, GLOAM_EFORMAT, "audio: reading the container failed");
   avcodec_send_packet(s->dec, NULL); /* flush */
   if ((rc = drain_frames(s, &bad)) < 0) return rc;
-  return push_samples(s, NULL, 0);
+  return s->swr ? push_samples(s, NULL, 0) : 0;
 }
 
 int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float **out_pcm,
@@ -272,6 +299,8 @@ int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float
     rc = err_set(err, GLOAM_EFORMAT, "audio: no audio could be decoded");
     goto fail;
   }
+  for (size_t i = 0; i < s.n; i++) /* float codecs can carry NaN/inf: never pass them on */
+    if (!isfinite(s.pcm[i])) s.pcm[i] = 0.0f;
   *out_pcm = s.pcm;
   *out_n = s.n;
   s.pcm = NULL;

@@ -60,7 +60,7 @@ static int parse_config(whisper_hparams *hp, json_t *root, char *err) {
       (rc = cfg_int(root, "num_mel_bins", 1, 512, 80, &hp->n_mels, err)) < 0 ||
       (rc = cfg_int(root, "max_source_positions", 1, 1 << 16, 1500, &hp->n_audio_ctx, err)) < 0 ||
       (rc = cfg_int(root, "max_target_positions", 8, 1 << 16, 448, &hp->n_text_ctx, err)) < 0 ||
-      (rc = cfg_int(root, "vocab_size", 51865, 1 << 20, -1, &hp->vocab, err)) < 0 ||
+      (rc = cfg_int(root, "vocab_size", 51864, 1 << 20, -1, &hp->vocab, err)) < 0 ||
       (rc = cfg_int(root, "encoder_layers", 1, WHISPER_MAX_LAYERS, -1, &hp->enc_layers, err)) < 0 ||
       (rc = cfg_int(root, "decoder_layers", 1, WHISPER_MAX_LAYERS, -1, &hp->dec_layers, err)) < 0 ||
       (rc = cfg_int(root, "encoder_attention_heads", 1, 256, -1, &hp->enc_heads, err)) < 0 ||
@@ -75,6 +75,7 @@ static int parse_config(whisper_hparams *hp, json_t *root, char *err) {
   hp->scale_embedding = json_is_true(json_object_get(root, "scale_embedding"));
   /* The multilingual layout: <|startoftranscript|>, languages, translate,
    * transcribe, startoflm, startofprev, nospeech, notimestamps, timestamps. */
+  hp->multilingual = hp->vocab >= 51865;
   hp->n_langs = hp->vocab >= 51866 ? 100 : 99;
   hp->lang_base = hp->sot + 1;
   hp->translate = hp->lang_base + hp->n_langs;
@@ -84,7 +85,7 @@ static int parse_config(whisper_hparams *hp, json_t *root, char *err) {
   hp->no_timestamps = hp->translate + 5;
   hp->ts_begin = hp->translate + 6;
   if (hp->ts_begin + 1501 > hp->vocab)
-    return err_set(err, GLOAM_EUNSUPPORTED, "config.json: not a multilingual Whisper vocabulary");
+    return err_set(err, GLOAM_EUNSUPPORTED, "config.json: not a Whisper vocabulary");
   if ((rc = cfg_ids(root, "begin_suppress_tokens", hp->vocab, hp->begin_suppress,
                     &hp->n_begin_suppress, err)) < 0 ||
       (rc = cfg_ids(root, "suppress_tokens", hp->vocab, hp->suppress, &hp->n_suppress, err)) < 0)

@@ -45,6 +45,7 @@ typedef struct whisper_hparams {
   int d_model, n_mels, n_audio_ctx, n_text_ctx, vocab;
   int enc_layers, dec_layers, enc_heads, dec_heads, enc_ffn, dec_ffn;
   bool scale_embedding;
+  bool multilingual; /* vocab >= 51865; English-only models take no language/task tokens */
   /* special tokens (derived from decoder_start_token_id and the vocab size,
    * as in the multilingual tokenizer's layout) */
   int sot, eot, lang_base, n_langs, translate, transcribe, sot_prev, no_speech, no_timestamps,

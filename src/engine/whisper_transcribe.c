@@ -135,8 +135,10 @@ static int decode_window(run *r, float t, double *avg_lp, bool *ended) {
     for (size_t i = from; i < r->n_ctx; i++) prompt[np++] = r->ctx[i];
   }
   prompt[np++] = hp->sot;
-  prompt[np++] = hp->lang_base + r->lang;
-  prompt[np++] = o->task == GLOAM_SPEECH_TRANSLATE ? hp->translate : hp->transcribe;
+  if (hp->multilingual) {
+    prompt[np++] = hp->lang_base + r->lang;
+    prompt[np++] = o->task == GLOAM_SPEECH_TRANSLATE ? hp->translate : hp->transcribe;
+  }
   if (!o->timestamps) prompt[np++] = hp->no_timestamps;
   int max_new = o->max_tokens > 0 ? o->max_tokens : hp->n_text_ctx / 2;
   if (max_new > hp->n_text_ctx - np) max_new = hp->n_text_ctx - np;
@@ -268,6 +270,7 @@ static int do_window(run *r, const float *pcm, size_t n_pcm, size_t seek, size_t
   if ((rc = whisper_mel_compute(m->wm->mel, m->wm->pool, pcm + seek, win_n, m->feat)) < 0 ||
       (rc = whisper_encode(m->st, m->feat)) < 0)
     return err_set(r->err, rc, "whisper: encoder failed");
+  if (r->lang < 0 && !m->wm->hp.multilingual) r->lang = 0; /* English-only model */
   if (r->lang < 0 && (rc = detect_language(r)) < 0) return rc;
   float t = r->o->temperature;
   double lp;
@@ -372,6 +375,8 @@ int gloam_speech_transcribe_pcm(gloam_speech_model *m, const float *pcm, size_t 
   if (o->task != GLOAM_SPEECH_TRANSCRIBE && o->task != GLOAM_SPEECH_TRANSLATE)
     return err_set(err, GLOAM_EINVAL, "unknown task");
   if (o->max_tokens < 0) return err_set(err, GLOAM_EINVAL, "max_tokens must be >= 0");
+  if (!hp->multilingual && o->task == GLOAM_SPEECH_TRANSLATE)
+    return err_set(err, GLOAM_EINVAL, "an English-only model cannot translate");
   run *r = mem_calloc(1, sizeof *r);
   if (!r) return err_set(err, GLOAM_ENOMEM, "out of memory");
   r->m = m;

@@ -6,7 +6,8 @@
  * Order of preference: avx512 (AVX-512 F/BW/DQ/VL/VBMI + VNNI + BF16, with the OS
  * saving zmm state), avx2 (AVX2 + FMA + F16C), ref. GLOAM_KERNELS=<name>
  * forces a backend (ref, avx2, avx512) when this CPU can run it; an unknown
- * or unsupported name falls back to the automatic choice.
+ * or unsupported name falls back to the automatic choice. GLOAM_FAST_BF16=1
+ * opts into bf16-rounded activations for BF16 weights (kern_fast_bf16).
  *
  * Thread safety: the choice is made once under pthread_once; everything
  * after that is read-only.
@@ -59,6 +60,19 @@ const kern_backend *kern_backend_find(const char *name) {
   if (strcmp(name, "avx512") == 0 && c.avx512) return &kern_backend_avx512;
 #endif
   return NULL;
+}
+
+static int g_fast_bf16;
+static pthread_once_t g_fast_once = PTHREAD_ONCE_INIT;
+
+static void read_fast_bf16(void) {
+  const char *e = getenv("GLOAM_FAST_BF16");
+  g_fast_bf16 = e && strcmp(e, "1") == 0;
+}
+
+int kern_fast_bf16(void) {
+  pthread_once(&g_fast_once, read_fast_bf16);
+  return g_fast_bf16;
 }
 
 static const kern_backend *g_active;

@@ -6,10 +6,10 @@
  * A backend is a table of function pointers. For each weight type it gives
  * the activation format the weights are dotted against (float32 for the
  * reference and float weights, 8-bit blocks (block_q8_0x, block_q8_K) for
- * quantized weights in SIMD backends, bf16 where the CPU has a bf16 dot
- * product), a row converter into that format, and a dot kernel that multiplies one weight row by up
- * to KERN_MAX_NX activation rows at once (so a weight row loaded once serves several tokens during
- * prefill). matmul.c tiles, threads and calls it.
+ * quantized weights in SIMD backends; bf16 only in the opt-in
+ * GLOAM_FAST_BF16 kernels), a row converter into that format, and a dot kernel that multiplies one
+ * weight row by up to KERN_MAX_NX activation rows at once (so a weight row loaded once serves
+ * several tokens during prefill). matmul.c tiles, threads and calls it.
  *
  * Ownership: backends are static const tables; nothing here allocates.
  * Thread safety: all functions are reentrant.
@@ -73,13 +73,19 @@ extern const kern_backend kern_backend_ref;
 #if defined(GLOAM_KERNELS_X86)
 extern const kern_backend kern_backend_avx2;
 extern const kern_backend kern_backend_avx512;
+/* avx512's BF16 kernels on bf16-rounded activations (vdpbf16ps), used in
+ * place of its float32-accurate ones only when kern_fast_bf16(). */
+extern const kern_type_ops kern_avx512_bf16_fast;
 
 /* AMX-BF16 prefill (x86/amx.c). kern_amx_ready(): this CPU has AMX-TILE and
  * AMX-BF16, the kernel granted tile data (arch_prctl), and GLOAM_AMX is not
  * "0"; decided once. kern_amx_matmul(): Y[i * ldy + r] = X[i] . W[r] for
  * i < nx, r < rows, where nx and rows are multiples of 32 and cols of 32,
- * t is BF16, Q8_0, Q4_0, Q4_K or Q6_K; weights and activations are rounded to bf16 and
- * accumulated in float32. Returns 0, or -1 (nothing written) when it cannot
+ * t is BF16, Q8_0, Q4_0, Q4_K or Q6_K; quantized weights are dequantized to
+ * bf16, activations are rounded to bf16, products accumulate in float32.
+ * For BF16 weights the activations are split into hi + lo bf16 parts (two
+ * tile passes, <= 2^-16 relative error per product) unless kern_fast_bf16().
+ * Returns 0, or -1 (nothing written) when it cannot
  * run (no AMX, or no memory for the packed activations). */
 int kern_amx_ready(void);
 int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X, float *Y,
@@ -88,6 +94,10 @@ int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X
 #if defined(GLOAM_KERNELS_NEON)
 extern const kern_backend kern_backend_neon;
 #endif
+
+/* GLOAM_FAST_BF16=1: BF16 weights are dotted against activations rounded
+ * to bf16 (faster, <= 2^-8 relative error per product). Decided once. */
+int kern_fast_bf16(void);
 
 /* Backend by name ("ref", "avx2", "avx512", "neon") if compiled in and this
  * CPU can run it; NULL otherwise. */

@@ -10,6 +10,16 @@
  * in W's dtype (cols a multiple of the block size), so a row is
  * dtype_row_bytes(t, cols) bytes. Activations are float32.
  *
+ * Numerics: F32, F16 and BF16 weights are float32-accurate on every path:
+ * weights are widened exactly to float32 and multiplied with float32 X in
+ * float32 (on AMX, BF16 prefill splits X into two bf16 parts, hi + lo, which
+ * represent it to 16 bits, <= 2^-16). GLOAM_FAST_BF16=1 opts into rounding X to bf16 for
+ * BF16 weights (faster prefill, <= 2^-8 error per product). For quantized
+ * weights SIMD backends quantize X to 8 bits (Q8_0/Q8_K blocks, as llama.cpp
+ * does); on AMX CPUs their prefill (>= 32 X rows and W rows) rounds weights
+ * and X to bf16 and accumulates in float32: normalised MSE vs the exact
+ * product ~1e-5. GLOAM_AMX=0 disables AMX. See docs/kernels.md.
+ *
  * Threading: ops that take a kern_pool split their rows across its threads;
  * pool may be NULL (run on the caller's thread). Ops are reentrant; a pool is
  * used by one caller at a time.

@@ -100,6 +100,9 @@ static void mm_region(const kern_backend *b, kern_pool *p, enum dtype t, const u
                       size_t ldy) {
   const kern_type_ops *ops = &b->types[t];
   if (!ops->dot) ops = &kern_backend_ref.types[t];
+#if defined(GLOAM_KERNELS_X86)
+  if (t == DT_BF16 && b == &kern_backend_avx512 && kern_fast_bf16()) ops = &kern_avx512_bf16_fast;
+#endif
   mm_job j = {.ops = ops,
               .W = W,
               .w_row_bytes = dtype_row_bytes(t, cols),

@@ -47,6 +47,7 @@
 
 static const char *g_tls_cert, *g_tls_key;  /* set: the next fx_start serves TLS */
 static int g_queue_max, g_queue_timeout_ms; /* set: the next fx_start's queue */
+static int g_ledger_delay_ms;               /* set: the next fx_start's slow ledger */
 
 typedef struct fx {
   char *dir;
@@ -122,6 +123,7 @@ static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
   cfg.tls_key = g_tls_key;
   if (g_queue_max) cfg.queue_max_per_model = g_queue_max;
   if (g_queue_timeout_ms) cfg.queue_timeout_ms = g_queue_timeout_ms;
+  cfg.ledger_delay_ms = g_ledger_delay_ms;
   cfg.max_body_bytes = 64 * 1024;
   char err[GLOAM_ERR_LEN];
   f->base = event_base_new();
@@ -532,11 +534,58 @@ static void test_http_errors(void) {
   ASSERT_EQ_STR(c.retry_after, "1");
   sealed_chat(&f, f.key, "node-a", "other/model", 16, CANARY, &c);
   ASSERT_EQ_INT(c.status, 404);
+  /* legacy completions and embeddings: no node can serve them (the node
+   * protocol has only chat/completions jobs), so a served model gets an
+   * OpenAI-format 400 naming it, an unknown one OpenAI's 404 */
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+           f.key);
+  const char *comp = "{\"model\":\"" MODEL "\",\"prompt\":[\"a\",\"b\"],\"max_tokens\":5}";
+  ASSERT_OK(raw_http(f.port, "POST", "/v1/completions", hdr, comp, strlen(comp), &r));
+  ASSERT_EQ_INT(r.status, 400);
+  j = json_loads(r.body, 0, NULL);
+  json_t *e = json_object_get(j, "error");
+  ASSERT_EQ_STR(json_string_value(json_object_get(e, "message")),
+                "model " MODEL " does not support /v1/completions; use /v1/chat/completions");
+  ASSERT_EQ_STR(json_string_value(json_object_get(e, "type")), "invalid_request_error");
+  ASSERT_EQ_STR(json_string_value(json_object_get(e, "param")), "model");
+  json_decref(j);
+  raw_free(&r);
+  const char *comp2 = "{\"model\":\"no/such\",\"prompt\":\"a\"}";
+  ASSERT_OK(raw_http(f.port, "POST", "/v1/completions", hdr, comp2, strlen(comp2), &r));
+  ASSERT_EQ_INT(r.status, 404);
+  raw_free(&r);
+  const char *emb = "{\"model\":\"" MODEL "\",\"input\":\"hello\"}";
+  ASSERT_OK(raw_http(f.port, "POST", "/v1/embeddings", hdr, emb, strlen(emb), &r));
+  ASSERT_EQ_INT(r.status, 400);
+  j = json_loads(r.body, 0, NULL);
+  e = json_object_get(j, "error");
+  ASSERT_EQ_STR(json_string_value(json_object_get(e, "type")), "invalid_request_error");
+  ASSERT_EQ_STR(json_string_value(json_object_get(e, "param")), "model");
+  ASSERT_TRUE(strstr(json_string_value(json_object_get(e, "message")), "/v1/embeddings") != NULL);
+  json_decref(j);
+  raw_free(&r);
+  ASSERT_OK(raw_http(f.port, "POST", "/v1/embeddings", NULL, emb, strlen(emb), &r));
+  ASSERT_EQ_INT(r.status, 401);
+  raw_free(&r);
+  /* router-level 404 and 405 */
+  ASSERT_OK(raw_http(f.port, "GET", "/no/such/path", NULL, NULL, 0, &r));
+  ASSERT_EQ_INT(r.status, 404);
+  raw_free(&r);
+  ASSERT_OK(raw_http(f.port, "DELETE", "/v1/models", NULL, NULL, 0, &r));
+  ASSERT_EQ_INT(r.status, 405);
+  raw_free(&r);
   /* metrics are Prometheus text */
   ASSERT_OK(raw_http(f.port, "GET", "/metrics", NULL, NULL, 0, &r));
   ASSERT_EQ_INT(r.status, 200);
   ASSERT_TRUE(strstr(r.body, "\ngloam_nodes 1\n") != NULL);
   ASSERT_TRUE(strstr(r.body, "# TYPE gloam_http_responses_total counter") != NULL);
+  /* two 405s: GET /v1/chat/completions above and DELETE /v1/models */
+  ASSERT_TRUE(strstr(r.body, "gloam_http_requests_total{code=\"405\"} 2\n") != NULL);
+  ASSERT_TRUE(strstr(r.body, "gloam_http_requests_total{code=\"404\"}") != NULL);
+  ASSERT_TRUE(strstr(r.body, "# TYPE gloam_chat_latency_seconds histogram") != NULL);
+  ASSERT_TRUE(strstr(r.body, "gloam_chat_latency_seconds_bucket{le=\"+Inf\"} 0\n") != NULL);
+  ASSERT_TRUE(strstr(r.body, "\ngloam_queue_depth 0\n") != NULL);
+  ASSERT_TRUE(strstr(r.body, "\ngloam_ledger_queue_depth 0\n") != NULL);
   raw_free(&r);
   tn_stop(&n);
   fx_stop(&f);
@@ -1354,6 +1403,71 @@ static void test_random_workload_ledger_and_canary(void) {
  * TN_FLOOD_CHUNKS small sealed chunks; reports relayed chunks per second
  * end to end (node sealing + coordinator relay + client reading, all on this
  * machine's cores). */
+/* Settlements (receipt check + SQLite write) run off the loop: with every
+ * ledger task slowed to 400 ms, /health still answers at once while eight
+ * settlements are queued, and every chat is still charged exactly. */
+typedef struct slow_arg {
+  fx *f;
+  chat_res res;
+} slow_arg;
+static void *slow_chat(void *p) {
+  slow_arg *a = p;
+  sealed_chat(a->f, a->f->key, "node-s", MODEL, 4, "slow ledger", &a->res);
+  return NULL;
+}
+static long metric_of(fx *f, const char *name) {
+  raw_resp r;
+  if (raw_http(f->port, "GET", "/metrics", NULL, NULL, 0, &r) < 0) return -1;
+  char pat[128];
+  snprintf(pat, sizeof pat, "\n%s ", name);
+  const char *h = r.body ? strstr(r.body, pat) : NULL;
+  long v = h ? strtol(h + strlen(pat), NULL, 10) : -1;
+  raw_free(&r);
+  return v;
+}
+static void test_loop_responsive_while_settling(void) {
+  enum { N = 8 };
+  g_ledger_delay_ms = 400;
+  fx f;
+  fx_start(&f, 100000000, 15000);
+  g_ledger_delay_ms = 0;
+  testnode n;
+  node_start(&f, &n, "node-s", N, TN_OK);
+  slow_arg a[N];
+  pthread_t th[N];
+  for (int i = 0; i < N; i++) {
+    a[i].f = &f;
+    pthread_create(&th[i], NULL, slow_chat, &a[i]);
+  }
+  long depth = 0;
+  for (int i = 0; i < 500 && depth < 2; i++) {
+    depth = metric_of(&f, "gloam_ledger_queue_depth");
+    usleep(2000);
+  }
+  ASSERT_TRUE(depth >= 2); /* settlements are in flight ... */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int st;
+  json_t *j = get_json(&f, "/health", NULL, &st);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  json_decref(j);
+  ASSERT_EQ_INT(st, 200);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  ASSERT_TRUE(ms < 200); /* ... yet the loop answers well before one of them ends */
+  ASSERT_TRUE(metric_of(&f, "gloam_ledger_queue_depth") >= 1);
+  int64_t charged = 0;
+  for (int i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    ASSERT_EQ_INT(a[i].res.status, 200);
+    ASSERT_TRUE(a[i].res.receipt_ok);
+    charged += a[i].res.charged;
+  }
+  ASSERT_TRUE(charged > 0);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 100000000 - charged);
+  tn_stop(&n);
+  fx_stop(&f);
+}
+
 static void test_bench_relay(void) {
   const char *b = getenv("GLOAM_BENCH");
   if (!b || strcmp(b, "1") != 0) TEST_SKIP("set GLOAM_BENCH=1");
@@ -1442,6 +1556,7 @@ int main(int argc, char **argv) {
       TEST(test_node_protocol_violations),
       TEST(test_node_over_tls),
       TEST(test_random_workload_ledger_and_canary),
+      TEST(test_loop_responsive_while_settling),
       TEST(test_bench_relay),
       TEST(test_hold_for_sdk),
       {0},

@@ -316,6 +316,7 @@ int tn_start(testnode *n) {
   net_ws_config cfg = NET_WS_CONFIG_DEFAULT;
   cfg.max_msg_bytes = 8 << 20;
   cfg.idle_timeout_s = 0;
+  cfg.max_out_bytes = 64u << 20; /* a flood queues all its frames at once */
   if (net_ws_connect_tls(t->base, "127.0.0.1", (uint16_t)n->port, "/v1/node/connect", auth, n->tls,
                          &cfg, &cbs, t, &t->ws, err) < 0)
     return -1;

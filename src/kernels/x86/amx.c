@@ -15,9 +15,15 @@
  *    a buffer allocated for the call when there is no pool).
  *  - 2 x 2 tiles per step (tmm0-1 weights, tmm2-3 activations, tmm4-7
  *    accumulators), so each tile load feeds two TDPBF16PS.
- *  - Weights and activations are rounded to bf16 (round to nearest even)
- *    and accumulated in float32: relative error ~2^-9 per product, the same
- *    order as the 8-bit activation quantization of the VNNI kernels.
+ *  - Quantized weights: weights and activations are rounded to bf16 (round
+ *    to nearest even) and accumulated in float32: relative error ~2^-9 per
+ *    product, the same order as the 8-bit activation quantization of the
+ *    VNNI kernels.
+ *  - BF16 weights are exact in a tile. By default each activation is split
+ *    into hi = bf16(x) and lo = bf16(x - hi) and both are multiplied into the
+ *    same accumulators (two TDPBF16PS passes): x is represented to <= 2^-16
+ *    relative (errors of random sign), the order of float32 accumulation error.
+ *    GLOAM_FAST_BF16=1 skips the lo pass (x rounded to bf16).
  * The tile configuration is passed to ldtilecfg through an asm memory
  * operand covering all 64 bytes (GCC 12's _tile_loadconfig declares an
  * 8-byte operand and may drop the stores that build it; notes/cpu.md).
@@ -91,10 +97,14 @@ typedef struct amx_job {
   float *Y;
   size_t ldy;
   int64_t nx, rows, cols, nc;
+  int split;     /* BF16 weights, float32-accurate: hi and lo activation passes */
+  size_t lo_off; /* bytes from Xp to the lo activations */
 } amx_job;
 
 /* X rows of group g (16 rows) -> B tiles: per 32 columns c, 16 rows of 64
- * bytes, row k2 holding (x[m][2k2], x[m][2k2+1]) for m = 0..15. */
+ * bytes, row k2 holding (x[m][2k2], x[m][2k2+1]) for m = 0..15. With split,
+ * a second set at Xp + lo_off holds bf16(x - hi), hi = bf16(x): hi + lo
+ * equals x to <= 2^-16 relative. */
 static void amx_pack_task(void *ctx, int i, int n) {
   amx_job *j = ctx;
   const __m512i vidx =
@@ -103,10 +113,18 @@ static void amx_pack_task(void *ctx, int i, int n) {
     for (int m = 0; m < 16; m++) {
       const float *x = j->X + (16 * g + m) * j->cols;
       for (int64_t c = 0; c < j->nc; c++) {
-        __m512bh v =
-            _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 32 * c + 16), _mm512_loadu_ps(x + 32 * c));
+        __m512 a = _mm512_loadu_ps(x + 32 * c), b = _mm512_loadu_ps(x + 32 * c + 16);
+        __m512bh v = _mm512_cvtne2ps_pbh(b, a);
         int32_t *dst = (int32_t *)(j->Xp + (size_t)(g * j->nc + c) * 1024) + m;
         _mm512_i32scatter_epi32(dst, vidx, (__m512i)v, 4);
+        if (!j->split) continue;
+        __m512i hi = (__m512i)v; /* bf16 of a in words 0-15, of b in 16-31 */
+        __m512 ha = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
+        __m512 hb = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
+        __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, hb), _mm512_sub_ps(a, ha));
+        _mm512_i32scatter_epi32(dst + j->lo_off / 4, vidx, (__m512i)lo, 4);
       }
     }
   }
@@ -198,6 +216,14 @@ static void amx_task(void *ctx, int wi, int n) {
           _tile_dpbf16ps(5, 0, 3);
           _tile_dpbf16ps(6, 1, 2);
           _tile_dpbf16ps(7, 1, 3);
+          if (j->split) {
+            _tile_loadd(2, j->Xp + j->lo_off + (size_t)(g * j->nc + c) * 1024, 64);
+            _tile_loadd(3, j->Xp + j->lo_off + (size_t)((g + 1) * j->nc + c) * 1024, 64);
+            _tile_dpbf16ps(4, 0, 2);
+            _tile_dpbf16ps(5, 0, 3);
+            _tile_dpbf16ps(6, 1, 2);
+            _tile_dpbf16ps(7, 1, 3);
+          }
         }
         _tile_stored(4, cb, 64);
         _tile_stored(5, cb + 256, 64);
@@ -224,7 +250,9 @@ int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X
                     int64_t nx, int64_t rows, int64_t cols, size_t ldy) {
   if (!kern_amx_ready() || nx % 32 || rows % 32 || cols % 32 || nx <= 0 || rows <= 0) return -1;
   if (t != DT_BF16 && t != DT_Q8_0 && t != DT_Q4_0 && t != DT_Q4_K && t != DT_Q6_K) return -1;
-  size_t xp_len = (size_t)nx * (size_t)cols * 2;
+  int split = t == DT_BF16 && !kern_fast_bf16();
+  size_t lo_off = (size_t)nx * (size_t)cols * 2;
+  size_t xp_len = split ? 2 * lo_off : lo_off;
   void *own = NULL; /* without a pool: a buffer for this call (prefill only) */
   uint8_t *xp = kern_pool_scratch(p, xp_len);
   if (!xp) {
@@ -241,7 +269,9 @@ int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X
                .nx = nx,
                .rows = rows,
                .cols = cols,
-               .nc = cols / 32};
+               .nc = cols / 32,
+               .split = split,
+               .lo_off = lo_off};
   int nt = kern_pool_threads(p);
   kern_pool_run(p, amx_pack_task, &j, (int)(nx / 16 < nt ? nx / 16 : nt));
   kern_pool_run(p, amx_task, &j, (int)(rows / 32));

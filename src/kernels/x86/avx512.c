@@ -6,9 +6,11 @@
  * report them.
  *
  * Integer dot products use vpdpbusd/vpdpwssd (the shared bodies in
- * x86_body.h with KX_VNNI); float weights use 512-bit FMA with masked tails,
- * and BF16 weights use vdpbf16ps against activations rounded to bf16
- * (round-to-nearest-even, as llama.cpp does for bf16 weights).
+ * x86_body.h with KX_VNNI); float weights (F32, F16 and BF16, the latter two
+ * widened exactly to float32) use 512-bit FMA on float32 activations with
+ * masked tails. The older BF16 kernels (vdpbf16ps against activations
+ * rounded to bf16, as llama.cpp does) remain as kern_avx512_bf16_fast, used
+ * only with GLOAM_FAST_BF16=1.
  *
  * Thread safety: pure functions; the backend table is immutable.
  */
@@ -24,7 +26,10 @@ KX_INLINE float hsum512(__m512 v) {
 /* 16 weights as float (masked: lanes beyond m are 0). */
 KX_INLINE __m512 load16_w(enum dtype t, const void *w, int64_t k, __mmask16 m) {
   if (t == DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + k);
-  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + k));
+  __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + k);
+  if (t == DT_F16) return _mm512_cvtph_ps(h);
+  /* bf16 -> float32 is exact: the bits shifted into the high half */
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 KX_INLINE void fw512_dot_n(enum dtype t, int64_t cols, const void *w, const void *x, size_t xs,
@@ -35,7 +40,7 @@ KX_INLINE void fw512_dot_n(enum dtype t, int64_t cols, const void *w, const void
   for (int i = 0; i < NX; i++)
     for (int u = 0; u < U; u++) acc[i][u] = _mm512_setzero_ps();
   int64_t k = 0;
-  const int wsz = t == DT_F32 ? 4 : 2;
+  const int wsz = t == DT_F32 ? 4 : 2; /* F16 and BF16: 2 bytes */
   for (; k + 16 * uu <= cols; k += 16 * uu) {
     prefetch_span((const uint8_t *)w + k * wsz, 16 * uu * wsz);
     for (int u = 0; u < uu; u++) {
@@ -472,9 +477,11 @@ KX_INLINE void bf16_gemm_t(int64_t cols, const void *w, size_t wst, const void *
   }
 #define KX_CALL_F32(NW, NX) fw512_gemm_t(DT_F32, cols, w, wst, x, xs, y, ys, NW, NX)
 #define KX_CALL_F16(NW, NX) fw512_gemm_t(DT_F16, cols, w, wst, x, xs, y, ys, NW, NX)
+#define KX_CALL_BF16F(NW, NX) fw512_gemm_t(DT_BF16, cols, w, wst, x, xs, y, ys, NW, NX)
 #define KX_CALL_BF16(NW, NX) bf16_gemm_t(cols, w, wst, x, xs, y, ys, NW, NX)
 KX_GEMM_FN(kx_gemm_f32, KX_CALL_F32)
 KX_GEMM_FN(kx_gemm_f16, KX_CALL_F16)
+KX_GEMM_FN(kx_gemm_bf16f, KX_CALL_BF16F)
 KX_GEMM_FN(kx_gemm_bf16, KX_CALL_BF16)
 
 #define KX_FW512_BODY(T)                                                                        \
@@ -484,9 +491,14 @@ KX_GEMM_FN(kx_gemm_bf16, KX_CALL_BF16)
   }
 KX_FW512_BODY(F32)
 KX_FW512_BODY(F16)
+KX_FW512_BODY(BF16)
 KX_DOT_SWITCH(kx_dot_f32_512, fw512_F32_n)
 KX_DOT_SWITCH(kx_dot_f16_512, fw512_F16_n)
+KX_DOT_SWITCH(kx_dot_bf16f_512, fw512_BF16_n)
 KX_DOT_SWITCH(kx_dot_bf16_512, bf16_dot_n)
+
+/* BF16 weights against bf16-rounded activations (GLOAM_FAST_BF16=1). */
+const kern_type_ops kern_avx512_bf16_fast = {1, 2, xconv_bf16, kx_dot_bf16_512, kx_gemm_bf16};
 
 const kern_backend kern_backend_avx512 = {
     .name = KX_NAME,
@@ -494,7 +506,7 @@ const kern_backend kern_backend_avx512 = {
         {
             [DT_F32] = {1, 4, NULL, kx_dot_f32_512, kx_gemm_f32},
             [DT_F16] = {1, 4, NULL, kx_dot_f16_512, kx_gemm_f16},
-            [DT_BF16] = {1, 2, xconv_bf16, kx_dot_bf16_512, kx_gemm_bf16},
+            [DT_BF16] = {1, 4, NULL, kx_dot_bf16f_512, kx_gemm_bf16f},
             [DT_Q8_0] = {QK8_0, 72, xconv_x8s, kx_dot_q8_0_512, NULL},
             [DT_Q4_0] = {QK8_0, 64, xconv_x8p, kx_dot_q4_0_512, NULL},
             [DT_Q4_K] = {QK_K, sizeof(block_q8_K), kx_xconv_q8_K, kx_dot_q4_K_512, NULL},

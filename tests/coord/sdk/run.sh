@@ -18,6 +18,9 @@ src=$(dirname "$0")/sdk_$([ "$mode" = tool ] && echo tools || echo basic).mjs
 [ -d "${SDK_DIR:?directory with node_modules}/node_modules/openai" ] || { echo "sdk: $SDK_DIR/node_modules missing (run scripts/install-deps)"; exit 77; }
 script=$SDK_DIR/.gloam-sdk-check-$mode-$$.mjs
 cp "$src" "$script"
-HOLD=$hold node "$script"
+res=$(HOLD=$hold node "$script" 2>&1) || true
 rm -f "$script"
 wait "$pid"
+echo "$res"
+# every check prints PASS or FAIL; any FAIL (or none at all) fails the test
+grep -q '^PASS' <<<"$res" && ! grep -q '^FAIL' <<<"$res"

@@ -30,6 +30,12 @@ try {
   catch (e) { ok('401 AuthenticationError', e instanceof OpenAI.AuthenticationError, `${e.status}`); }
   try { await oa.chat.completions.create({ model: 'test/tiny-1', messages: [{ role: 'user', content: 'x' }], n: 2 }); ok('400', false); }
   catch (e) { ok('400 BadRequestError param', e instanceof OpenAI.BadRequestError && e.param === 'n', `${e.status} ${e.param}`); }
+  try { await oa.completions.create({ model: 'test/tiny-1', prompt: 'hi', max_tokens: 5 }); ok('completions 400', false); }
+  catch (e) { ok('completions 400 BadRequestError', e instanceof OpenAI.BadRequestError && e.param === 'model' && e.type === 'invalid_request_error' && e.error?.message === 'model test/tiny-1 does not support /v1/completions; use /v1/chat/completions', `${e.status} ${e.param} ${e.error?.message}`); }
+  try { await oa.embeddings.create({ model: 'test/tiny-1', input: 'hi' }); ok('embeddings 400', false); }
+  catch (e) { ok('embeddings 400 BadRequestError', e instanceof OpenAI.BadRequestError && e.param === 'model' && e.type === 'invalid_request_error', `${e.status} ${e.param}`); }
+  try { await oa.embeddings.create({ model: 'no/such', input: 'hi' }); ok('embeddings 404', false); }
+  catch (e) { ok('embeddings 404 NotFoundError', e instanceof OpenAI.NotFoundError && e.code === 'model_not_found', `${e.status} ${e.code}`); }
   const an = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 0 });
   const am = await an.messages.create({ model: 'test/tiny-1', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
   ok('anthropic non-stream', am.content[0].text === 'token-0 token-1 token-2 ' && am.stop_reason === 'end_turn', JSON.stringify(am.content));
