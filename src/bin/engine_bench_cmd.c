@@ -5,6 +5,8 @@
  *
  *   gloam-engine make-random --arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b
  *                            --dtype f16|q8_0|q4_0 --out FILE.gguf [--seed S]
+ *   gloam-engine make-demo --out DIR --tokenizer DIR [--seed S]
+ *       (the demo model: make_random.h, make_demo_hf)
  *   gloam-engine bench --model FILE [--prompt-tokens 512] [--gen-tokens 128]
  *                      [--threads N] [--batch B] [--repeat R] [--kv-f16]
  *                      [--membw-mib M]
@@ -36,6 +38,7 @@
 
 /* Subcommands, called from engine_main.c's table. */
 int cmd_make_random(int argc, char **argv);
+int cmd_make_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #define BENCH_MAX_BATCH 64
@@ -94,6 +97,22 @@ int cmd_make_random(int argc, char **argv) {
   int rc = make_random_gguf(out, &o, err);
   if (rc < 0) {
     fprintf(stderr, "gloam-engine: make-random: %s (%s)\n", err, gloam_strerror(rc));
+    return rc == GLOAM_EINVAL ? 2 : 1;
+  }
+  return 0;
+}
+
+int cmd_make_demo(int argc, char **argv) {
+  const char *out = opt(argc, argv, "--out"), *tok = opt(argc, argv, "--tokenizer");
+  long seed = 1;
+  if (!out || !tok || opt_long(argc, argv, "--seed", 0, INT32_MAX, &seed) < 0) {
+    fprintf(stderr, "gloam-engine: make-demo needs --out DIR --tokenizer DIR [--seed S]\n");
+    return 2;
+  }
+  char err[GLOAM_ERR_LEN];
+  int rc = make_demo_hf(out, tok, (uint64_t)seed, err);
+  if (rc < 0) {
+    fprintf(stderr, "gloam-engine: %s (%s)\n", err, gloam_strerror(rc));
     return rc == GLOAM_EINVAL ? 2 : 1;
   }
   return 0;

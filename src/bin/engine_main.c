@@ -331,6 +331,7 @@ int cmd_detokenize(int argc, char **argv);   /* engine_tokenize_cmd.c */
 int cmd_render_chat(int argc, char **argv);  /* engine_chat_cmd.c */
 int cmd_parse_output(int argc, char **argv); /* engine_chat_cmd.c */
 int cmd_make_random(int argc, char **argv);  /* engine_bench_cmd.c */
+int cmd_make_demo(int argc, char **argv);    /* engine_bench_cmd.c */
 int cmd_bench(int argc, char **argv);        /* engine_bench_cmd.c */
 int cmd_transcribe(int argc, char **argv);   /* engine_speech_cmd.c */
 
@@ -347,6 +348,8 @@ static const subcommand commands[] = {
      "(--text S | --text-file F) [--format F | --tokenizer DIR] [--stream]: message JSON"},
     {"make-random", cmd_make_random,
      "--arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b --dtype f16|q8_0|q4_0 --out FILE"},
+    {"make-demo", cmd_make_demo,
+     "--out DIR --tokenizer DIR [--seed S]: the demo model (tiny Qwen3, real vocabulary)"},
     {"bench", cmd_bench,
      "--model FILE [--prompt-tokens N --gen-tokens N --threads N --batch B --repeat R]"},
     {"transcribe", cmd_transcribe,

@@ -1,16 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * engine/make_random.c: random-weight benchmark models (make_random.h),
- * written with the formats module's streaming GGUF writer.
+ * written with the formats module's streaming GGUF writer; and the demo
+ * model, a Hugging Face directory whose safetensors file is written here
+ * (8-byte little-endian header length, JSON header padded with spaces to
+ * 8 bytes, tensor data in header order).
  */
 #include "engine/make_random.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "engine/gguf_write.h"
 
@@ -225,4 +234,213 @@ done:
   gguf_writer_free(w);
   mem_free(jobs);
   return rc;
+}
+
+/* ------------------------------------------------------------ demo model */
+
+/* The demo model's shape: Qwen3 with the real vocabulary, tiny otherwise. */
+enum { D_LAYERS = 2, D_H = 64, D_F = 128, D_HEADS = 4, D_KV = 2, D_HD = 16, D_V = 151936 };
+enum { D_BOS = 151643, D_EOS = 151645, D_MAX_POS = 4096 };
+#define D_MAX_TOKENIZER ((size_t)64 << 20)
+
+typedef struct demo_tensor {
+  char name[64];
+  int64_t rows, cols; /* cols 0: a vector of rows */
+  bool ones;
+} demo_tensor;
+
+static int demo_tensors(demo_tensor *t) {
+  int n = 0;
+#define T(r, c, o, ...)                                                                  \
+  (snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__), t[n].rows = (r), t[n].cols = (c), \
+   t[n++].ones = (o))
+  T(D_V, D_H, false, "model.embed_tokens.weight");
+  for (int l = 0; l < D_LAYERS; l++) {
+    T(D_H, 0, true, "model.layers.%d.input_layernorm.weight", l);
+    T(D_HEADS * D_HD, D_H, false, "model.layers.%d.self_attn.q_proj.weight", l);
+    T(D_KV * D_HD, D_H, false, "model.layers.%d.self_attn.k_proj.weight", l);
+    T(D_KV * D_HD, D_H, false, "model.layers.%d.self_attn.v_proj.weight", l);
+    T(D_H, D_HEADS * D_HD, false, "model.layers.%d.self_attn.o_proj.weight", l);
+    T(D_HD, 0, true, "model.layers.%d.self_attn.q_norm.weight", l);
+    T(D_HD, 0, true, "model.layers.%d.self_attn.k_norm.weight", l);
+    T(D_H, 0, true, "model.layers.%d.post_attention_layernorm.weight", l);
+    T(D_F, D_H, false, "model.layers.%d.mlp.gate_proj.weight", l);
+    T(D_F, D_H, false, "model.layers.%d.mlp.up_proj.weight", l);
+    T(D_H, D_F, false, "model.layers.%d.mlp.down_proj.weight", l);
+  }
+  T(D_H, 0, true, "model.norm.weight");
+#undef T
+  return n;
+}
+
+#define D_MAX_TENSORS (2 + D_LAYERS * 11)
+
+static size_t demo_elems(const demo_tensor *t) {
+  return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+}
+
+/* BF16 values: ones, or uniform in [-0.0346, 0.0346) (std 0.02, like
+ * initializer_range); integer steps times one constant, so the bytes do not
+ * depend on the compiler's floating-point contraction. */
+static void demo_fill(const demo_tensor *t, uint64_t seed, uint8_t *dst) {
+  size_t n = demo_elems(t);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+  for (size_t i = 0; i < n; i++) {
+    float v = 1.0f;
+    if (!t->ones) v = (float)((int32_t)(rnd(&s) >> 48) - 32768) * (0.0346f / 32768.0f);
+    bf16_bits b = f32_to_bf16(v);
+    dst[2 * i] = (uint8_t)(b & 0xff);
+    dst[2 * i + 1] = (uint8_t)(b >> 8);
+  }
+}
+
+static int write_file(const char *path, const void *p, size_t n, char *err) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return err_set(err, GLOAM_EIO, "make-demo: cannot create %s", path);
+  size_t w = fwrite(p, 1, n, f);
+  if (fclose(f) != 0 || w != n) return err_set(err, GLOAM_EIO, "make-demo: writing %s", path);
+  return 0;
+}
+
+static int write_json(const char *path, json_t *j, char *err) {
+  if (!j) return err_set(err, GLOAM_ENOMEM, "make-demo: out of memory");
+  char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(j);
+  if (!s) return err_set(err, GLOAM_ENOMEM, "make-demo: out of memory");
+  size_t n = strlen(s);
+  s[n] = '\n'; /* json_dumps leaves the NUL; write it as the final newline */
+  int rc = write_file(path, s, n + 1, err);
+  free(s);
+  return rc;
+}
+
+static json_t *demo_config(void) {
+  return json_pack(
+      "{s:[s], s:b, s:f, s:i, s:i, s:s, s:i, s:f, s:i, s:i, s:i, s:s, s:i, s:i, s:i, s:f, s:f,"
+      " s:n, s:b, s:s, s:b, s:b, s:i}",
+      "architectures", "Qwen3ForCausalLM", "attention_bias", 0, "attention_dropout", 0.0,
+      "bos_token_id", D_BOS, "eos_token_id", D_EOS, "hidden_act", "silu", "hidden_size", D_H,
+      "initializer_range", 0.02, "intermediate_size", D_F, "max_position_embeddings", D_MAX_POS,
+      "max_window_layers", D_LAYERS, "model_type", "qwen3", "num_attention_heads", D_HEADS,
+      "num_hidden_layers", D_LAYERS, "num_key_value_heads", D_KV, "rms_norm_eps", 1e-6,
+      "rope_theta", 1000000.0, "rope_scaling", "tie_word_embeddings", 1, "torch_dtype", "bfloat16",
+      "use_cache", 1, "use_sliding_window", 0, "vocab_size", D_V);
+}
+
+static int demo_safetensors(const char *path, uint64_t seed, char *err) {
+  demo_tensor t[D_MAX_TENSORS];
+  int n = demo_tensors(t);
+  json_t *hdr = json_object();
+  int rc = GLOAM_ENOMEM;
+  char *hs = NULL;
+  uint8_t *data = NULL;
+  FILE *f = NULL;
+  if (!hdr) goto fail;
+  size_t off = 0, max_bytes = 0;
+  for (int i = 0; i < n; i++) {
+    size_t bytes = demo_elems(&t[i]) * 2;
+    json_t *e = t[i].cols ? json_pack("{s:s, s:[I,I], s:[I,I]}", "dtype", "BF16", "shape",
+                                      (json_int_t)t[i].rows, (json_int_t)t[i].cols, "data_offsets",
+                                      (json_int_t)off, (json_int_t)(off + bytes))
+                          : json_pack("{s:s, s:[I], s:[I,I]}", "dtype", "BF16", "shape",
+                                      (json_int_t)t[i].rows, "data_offsets", (json_int_t)off,
+                                      (json_int_t)(off + bytes));
+    if (!e || json_object_set_new(hdr, t[i].name, e) < 0) goto fail;
+    off += bytes;
+    if (bytes > max_bytes) max_bytes = bytes;
+  }
+  json_t *meta = json_pack("{s:s}", "format", "pt");
+  if (!meta || json_object_set_new(hdr, "__metadata__", meta) < 0) goto fail;
+  hs = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  data = mem_alloc(max_bytes);
+  if (!hs || !data) goto fail;
+  size_t hl = strlen(hs), padded = (hl + 7) & ~(size_t)7; /* data 8-byte aligned */
+  f = fopen(path, "wb");
+  if (!f) {
+    rc = err_set(err, GLOAM_EIO, "make-demo: cannot create %s", path);
+    goto fail;
+  }
+  uint8_t len8[8];
+  for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+  bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hs, 1, hl, f) == hl;
+  for (size_t i = hl; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
+  for (int i = 0; ok && i < n; i++) {
+    size_t bytes = demo_elems(&t[i]) * 2;
+    demo_fill(&t[i], seed + (uint64_t)i, data);
+    ok = fwrite(data, 1, bytes, f) == bytes;
+  }
+  int cl = fclose(f);
+  f = NULL;
+  rc = ok && cl == 0 ? 0 : err_set(err, GLOAM_EIO, "make-demo: writing %s", path);
+  if (rc == 0) goto done;
+fail:
+  if (rc == GLOAM_ENOMEM) err_set(err, rc, "make-demo: out of memory");
+done:
+  if (f) fclose(f);
+  json_decref(hdr);
+  free(hs);
+  mem_free(data);
+  return rc;
+}
+
+/* tokenizer.json (or .gz, gunzipped: gzread passes plain files through). */
+static int demo_tokenizer(const char *tok_dir, const char *out_dir, char *err) {
+  char in[4096], out[4096];
+  snprintf(in, sizeof in, "%s/tokenizer.json.gz", tok_dir);
+  struct stat st;
+  if (stat(in, &st) != 0) snprintf(in, sizeof in, "%s/tokenizer.json", tok_dir);
+  gzFile g = gzopen(in, "rb");
+  if (!g) return err_set(err, GLOAM_ENOENT, "make-demo: cannot open %s", in);
+  buf b;
+  buf_init(&b, D_MAX_TOKENIZER);
+  int rc = 0;
+  char chunk[65536];
+  int k;
+  while ((k = gzread(g, chunk, sizeof chunk)) > 0)
+    if ((rc = buf_append(&b, chunk, (size_t)k)) < 0) break;
+  if (k < 0)
+    rc = err_set(err, GLOAM_EFORMAT, "make-demo: %s: corrupt gzip data", in);
+  else if (rc < 0)
+    rc = err_set(err, rc, "make-demo: %s: too large", in);
+  gzclose(g);
+  snprintf(out, sizeof out, "%s/tokenizer.json", out_dir);
+  if (rc == 0) rc = write_file(out, b.data, b.len, err);
+  buf_reset(&b);
+  snprintf(in, sizeof in, "%s/tokenizer_config.json", tok_dir);
+  FILE *f = rc == 0 ? fopen(in, "rb") : NULL;
+  if (rc == 0 && !f) rc = err_set(err, GLOAM_ENOENT, "make-demo: cannot open %s", in);
+  size_t r;
+  while (f && rc == 0 && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
+    rc = buf_append(&b, chunk, r) < 0 ? err_set(err, GLOAM_ETOOBIG, "make-demo: %s", in) : 0;
+  if (f) {
+    if (ferror(f) && rc == 0) rc = err_set(err, GLOAM_EIO, "make-demo: reading %s", in);
+    fclose(f);
+  }
+  snprintf(out, sizeof out, "%s/tokenizer_config.json", out_dir);
+  if (rc == 0) rc = write_file(out, b.data, b.len, err);
+  buf_deinit(&b);
+  return rc;
+}
+
+int make_demo_hf(const char *dir, const char *tok_dir, uint64_t seed, char *err) {
+  char scratch[GLOAM_ERR_LEN], p[4096];
+  if (!err) err = scratch;
+  err_clear(err);
+  if (!dir || !tok_dir) return err_set(err, GLOAM_EINVAL, "NULL argument");
+  if (strlen(dir) > 3000 || strlen(tok_dir) > 3000)
+    return err_set(err, GLOAM_EINVAL, "make-demo: path too long");
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return err_set(err, GLOAM_EIO, "make-demo: cannot create %s", dir);
+  int rc;
+  snprintf(p, sizeof p, "%s/config.json", dir);
+  if ((rc = write_json(p, demo_config(), err)) < 0) return rc;
+  snprintf(p, sizeof p, "%s/generation_config.json", dir);
+  if ((rc = write_json(p,
+                       json_pack("{s:i, s:[i,i], s:i}", "bos_token_id", D_BOS, "eos_token_id",
+                                 D_EOS, D_BOS, "pad_token_id", D_BOS),
+                       err)) < 0)
+    return rc;
+  snprintf(p, sizeof p, "%s/model.safetensors", dir);
+  if ((rc = demo_safetensors(p, seed, err)) < 0) return rc;
+  return demo_tokenizer(tok_dir, dir, err);
 }

@@ -18,6 +18,14 @@
  * Tensors are streamed to disk one at a time (gguf_w_tensor_fill), so peak
  * memory is the largest tensor, not the model.
  *
+ * make_demo_hf writes the demo model instead: a Hugging Face directory
+ * (config.json, generation_config.json, model.safetensors in BF16,
+ * tokenizer.json, tokenizer_config.json) with the Qwen3 architecture, the
+ * real Qwen3 vocabulary size (151936) and seeded random weights (std ~0.02,
+ * norms one), 2 layers of hidden 64, about 20 MB. Same seed, same bytes.
+ * The tokenizer is copied from tok_dir (tokenizer.json or tokenizer.json.gz,
+ * gunzipped; tokenizer_config.json), so any Qwen3 tokenizer id is in range.
+ *
  * Ownership: nothing retained. Thread safety: reentrant.
  */
 #ifndef GLOAM_ENGINE_MAKE_RANDOM_H
@@ -37,5 +45,9 @@ typedef struct make_random_opts {
 /* Writes the model to path. 0, GLOAM_EINVAL (unknown arch/shape/type),
  * GLOAM_ENOMEM, GLOAM_EIO; detail in err (GLOAM_ERR_LEN bytes). */
 int make_random_gguf(const char *path, const make_random_opts *o, char *err);
+
+/* Writes the demo model into dir (created if missing). 0, GLOAM_EINVAL,
+ * GLOAM_ENOENT (tokenizer files), GLOAM_ENOMEM, GLOAM_EIO; detail in err. */
+int make_demo_hf(const char *dir, const char *tok_dir, uint64_t seed, char *err);
 
 #endif

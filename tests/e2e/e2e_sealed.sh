@@ -4,7 +4,8 @@
 # tests/e2e/e2e_sealed.sh: gloam end to end on one machine, with real
 # processes: gloam-coord (temporary SQLite database), an account, a node
 # token and a price made with `gloam-coord admin`, gloam-node serving the
-# tiny Qwen3 fixture model, then
+# demo model (`gloam-engine make-demo`: a tiny Qwen3 with the real Qwen3
+# tokenizer and vocabulary, seeded random weights), then
 #   - `gloam chat` (client-sealed, and -i for two turns) with a canary prompt: the stream opens,
 #     the receipt verifies, `gloam verify` re-checks it offline and rejects a
 #     transcript changed by one byte;
@@ -35,7 +36,7 @@ fail() {
   exit 1
 }
 ok() { echo "ok: $*"; }
-for b in gloam gloam-coord gloam-node; do
+for b in gloam gloam-coord gloam-node gloam-engine; do
   [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b not built"; exit 77; }
 done
 command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
@@ -58,15 +59,12 @@ PORT=$(cat "$T/coord.port" 2>/dev/null) || fail "coordinator did not start"
 export GLOAM_BASE_URL=http://127.0.0.1:$PORT GLOAM_API_KEY=$API_KEY HOME=$T XDG_CONFIG_HOME=$T/cfg
 unset GLOAM_CONFIG GLOAM_MIN_TRUST GLOAM_MODEL
 
-# --- node with the fixture model (tokenizer from the fixture set)
+# --- node with the demo model (the Qwen3 tokenizer from the fixture set; no id clamping)
 M=$T/model
-mkdir -p "$M"
-cp "$FIX/models/qwen3/config.json" "$FIX/models/qwen3/model.safetensors" "$M/" || fail "fixture model"
-cp "$FIX/models/qwen3/generation_config.json" "$M/" 2>/dev/null
-gunzip -c "$FIX/tokenizers/qwen3/tokenizer.json.gz" >"$M/tokenizer.json" || fail "fixture tokenizer"
-cp "$FIX/tokenizers/qwen3/tokenizer_config.json" "$M/"
+"$BIN/gloam-engine" make-demo --out "$M" --tokenizer "$FIX/tokenizers/qwen3" >"$T/make-demo.log" 2>&1 ||
+  fail "make-demo: $(cat "$T/make-demo.log")"
 GLOAM_LOG=debug "$BIN/gloam-node" serve --coordinator "ws://127.0.0.1:$PORT" --token "$NODE_TOKEN" \
-  --model "$M" --model-id qwen3 --state-dir "$T/node-state" --threads 1 --clamp-token-ids true \
+  --model "$M" --model-id qwen3 --state-dir "$T/node-state" --threads 1 \
   >"$T/node.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do

@@ -12,7 +12,8 @@
  * (top-1 agreement and KL divergence printed and bounded); continuous
  * batching equal to sequences evaluated alone (joining and leaving); the
  * F16 KV cache; attention (SIMD and portable) against a plain softmax; the
- * gloam-engine CLI contract. The measured numbers are printed.
+ * gloam-engine CLI contract; the generated demo model (make_demo_hf). The
+ * measured numbers are printed.
  */
 #include <jansson.h>
 #include <math.h>
@@ -27,7 +28,9 @@
 #include "engine/attention_impl.h"
 #include "engine/convert.h"
 #include "engine/engine_impl.h"
+#include "engine/make_random.h"
 #include "gloam/engine.h"
+#include "gloam/tokenizer.h"
 #include "test.h"
 
 static const char *const families[] = {"llama", "llama3-rope", "qwen2",
@@ -1103,6 +1106,119 @@ static void test_attention_vs_naive(void) {
   }
 }
 
+/* ---------------------------------------------------------- demo model */
+
+static const char *const demo_files[] = {"config.json", "generation_config.json",
+                                         "model.safetensors", "tokenizer.json",
+                                         "tokenizer_config.json"};
+
+static uint8_t *slurp(const char *dir, const char *name, size_t *n) {
+  char p[1024];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  FILE *f = fopen(p, "rb");
+  ASSERT_NOT_NULL(f);
+  ASSERT_EQ_INT(fseek(f, 0, SEEK_END), 0);
+  long len = ftell(f);
+  ASSERT_TRUE(len >= 0);
+  rewind(f);
+  uint8_t *b = malloc((size_t)len + 1);
+  ASSERT_NOT_NULL(b);
+  ASSERT_TRUE(fread(b, 1, (size_t)len, f) == (size_t)len);
+  fclose(f);
+  *n = (size_t)len;
+  return b;
+}
+
+static bool same_file(const char *a, const char *b, const char *name) {
+  size_t na, nb;
+  uint8_t *x = slurp(a, name, &na), *y = slurp(b, name, &nb);
+  bool same = na == nb && memcmp(x, y, na) == 0;
+  free(x);
+  free(y);
+  return same;
+}
+
+static void rm_demo(const char *dir) {
+  char p[1024];
+  for (size_t i = 0; i < sizeof demo_files / sizeof demo_files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", dir, demo_files[i]);
+    unlink(p);
+  }
+  rmdir(dir);
+}
+
+/* Greedy ids after a chat-formatted prompt; every id in the model's range. */
+static void demo_greedy(const char *dir, const int32_t *ids, int n, int32_t *out, int n_out) {
+  gloam_model *m = load(dir, NULL, GLOAM_QUANT_NONE, 1);
+  ASSERT_EQ_INT(gloam_model_n_vocab(m), 151936); /* Qwen3's published vocab_size */
+  gloam_session *s = session(m, n + n_out, 64, false);
+  gloam_sampler_params pp = gloam_sampler_default_params();
+  pp.temperature = 0;
+  gloam_sampler *smp = NULL;
+  ASSERT_OK(gloam_sampler_new(&smp, m, &pp));
+  ASSERT_OK(gloam_session_eval(s, ids, n));
+  for (int t = 0; t < n_out; t++) {
+    const float *lg = gloam_session_logits(s);
+    for (int v = 0; v < 151936; v += 997) ASSERT_TRUE(isfinite(lg[v]));
+    ASSERT_OK(gloam_sampler_sample(smp, lg, &out[t], NULL));
+    ASSERT_TRUE(out[t] >= 0 && out[t] < 151936);
+    ASSERT_OK(gloam_session_eval(s, &out[t], 1));
+  }
+  gloam_sampler_free(smp);
+  gloam_session_free(s);
+  gloam_model_free(m);
+}
+
+/* The demo model (issue 10): same seed, same bytes; it loads with the real
+ * Qwen3 vocabulary, the real tokenizer's ids (specials included) are all in
+ * range, so the node needs no id clamping, and generation is deterministic. */
+static void test_demo_model(void) {
+  char *tok = test_fixture_path("tokenizers/qwen3");
+  char d1[] = "/tmp/gloam-demo1.XXXXXX", d2[] = "/tmp/gloam-demo2.XXXXXX",
+       d3[] = "/tmp/gloam-demo3.XXXXXX";
+  ASSERT_NOT_NULL(mkdtemp(d1));
+  ASSERT_NOT_NULL(mkdtemp(d2));
+  ASSERT_NOT_NULL(mkdtemp(d3));
+  char err[GLOAM_ERR_LEN];
+  ASSERT_EQ_INT(make_demo_hf(d1, tok, 7, err), 0);
+  ASSERT_EQ_INT(make_demo_hf(d2, tok, 7, err), 0);
+  ASSERT_EQ_INT(make_demo_hf(d3, tok, 8, err), 0);
+  for (size_t i = 0; i < sizeof demo_files / sizeof demo_files[0]; i++)
+    ASSERT_TRUE(same_file(d1, d2, demo_files[i]));
+  ASSERT_TRUE(!same_file(d1, d3, "model.safetensors")); /* the seed matters */
+  ASSERT_EQ_INT(make_demo_hf(d1, "/nonexistent", 7, err), GLOAM_ENOENT);
+  ASSERT_EQ_INT(make_demo_hf(d1, tok, 7, err), 0); /* rewrites in place */
+
+  /* The tokenizer written beside the model: "Hello, world!" as the
+   * tokenizers fixture has it, the chat specials at their Qwen3 ids. */
+  gloam_tokenizer *tk = NULL;
+  ASSERT_OK(gloam_tokenizer_load(&tk, d1, err));
+  ASSERT_TRUE(gloam_tokenizer_vocab_size(tk) <= 151936);
+  const char *text = "<|im_start|>user\nHello, world!<|im_end|>\n<|im_start|>assistant\n";
+  int32_t *ids = NULL;
+  size_t n = 0;
+  ASSERT_OK(gloam_tokenizer_encode(tk, text, strlen(text), 0, &ids, &n));
+  ASSERT_TRUE(n >= 8 && n <= 16);
+  ASSERT_EQ_INT(ids[0], 151644);
+  bool hello = false;
+  for (size_t i = 0; i + 4 <= n; i++)
+    hello |= ids[i] == 9707 && ids[i + 1] == 11 && ids[i + 2] == 1879 && ids[i + 3] == 0;
+  ASSERT_TRUE(hello);
+  ASSERT_EQ_INT(ids[n - 3], 151644);
+  int32_t a[8], b[8];
+  demo_greedy(d1, ids, (int)n, a, 8);
+  demo_greedy(d2, ids, (int)n, b, 8);
+  ASSERT_TRUE(memcmp(a, b, sizeof a) == 0);
+  printf("    demo model: greedy ids %d %d %d %d ...\n", (int)a[0], (int)a[1], (int)a[2],
+         (int)a[3]);
+  gloam_tokenizer_buf_free(ids);
+  gloam_tokenizer_free(tk);
+  rm_demo(d1);
+  rm_demo(d2);
+  rm_demo(d3);
+  free(tok);
+}
+
 /* ----------------------------------------------------------------- CLI */
 
 static bool keep_kernels_env; /* GLOAM_KERNELS was set by the caller */
@@ -1281,6 +1397,7 @@ int main(int argc, char **argv) {
       TEST(test_cli_logits_contract),
       TEST(test_cli_generate_and_info),
       TEST(test_cli_dispatched_kernels),
+      TEST(test_demo_model),
       {0},
   };
   return test_main(argc, argv, tests);
