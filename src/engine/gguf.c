@@ -63,7 +63,7 @@ static int rd_str(cur *c, const char **s, size_t *n, uint64_t max, const char *w
   return 0;
 }
 
-static size_t scalar_size(enum gguf_type t) {
+size_t gguf_scalar_size(enum gguf_type t) {
   switch (t) {
     case GGUF_U8:
     case GGUF_I8:
@@ -103,7 +103,7 @@ static int rd_kv(cur *c, gguf_kv *kv) {
     return rd_str(c, &s, &n, UINT64_MAX, "string value");
   }
   if (kv->type != GGUF_ARRAY) {
-    size_t sz = scalar_size(kv->type);
+    size_t sz = gguf_scalar_size(kv->type);
     if ((rc = need(c, sz, "value")) < 0) return rc;
     kv->val = c->p + c->pos;
     c->pos += sz;
@@ -119,7 +119,7 @@ static int rd_kv(cur *c, gguf_kv *kv) {
   kv->val = c->p + c->pos;
   if (kv->arr_type != GGUF_STRING) {
     uint64_t bytes;
-    if (__builtin_mul_overflow(kv->n, (uint64_t)scalar_size(kv->arr_type), &bytes))
+    if (__builtin_mul_overflow(kv->n, (uint64_t)gguf_scalar_size(kv->arr_type), &bytes))
       return err_set(c->err, GLOAM_EFORMAT, "gguf: array size overflows");
     if ((rc = need(c, bytes, "array")) < 0) return rc;
     c->pos += (size_t)bytes;
@@ -426,13 +426,13 @@ int gguf_kv_str(const gguf_kv *kv, const char **out, size_t *out_len) {
 int gguf_arr_int(const gguf_kv *kv, uint64_t i, int64_t *out) {
   if (kv->type != GGUF_ARRAY || kv->arr_type == GGUF_STRING) return GLOAM_EFORMAT;
   if (i >= kv->n) return GLOAM_ERANGE;
-  return scalar_int(kv->arr_type, kv->val + i * scalar_size(kv->arr_type), out);
+  return scalar_int(kv->arr_type, kv->val + i * gguf_scalar_size(kv->arr_type), out);
 }
 
 int gguf_arr_float(const gguf_kv *kv, uint64_t i, double *out) {
   if (kv->type != GGUF_ARRAY || kv->arr_type == GGUF_STRING) return GLOAM_EFORMAT;
   if (i >= kv->n) return GLOAM_ERANGE;
-  return scalar_float(kv->arr_type, kv->val + i * scalar_size(kv->arr_type), out);
+  return scalar_float(kv->arr_type, kv->val + i * gguf_scalar_size(kv->arr_type), out);
 }
 
 int gguf_arr_str(const gguf_kv *kv, uint64_t i, const char **out, size_t *out_len) {

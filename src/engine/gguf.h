@@ -63,6 +63,9 @@ enum gguf_type {
   GGUF_TYPE_COUNT
 };
 
+/* Bytes of one scalar of type t (0 for strings and arrays). */
+size_t gguf_scalar_size(enum gguf_type t);
+
 /* ggml tensor type ids used in GGUF files. */
 enum ggml_type_id {
   GGML_F32 = 0,

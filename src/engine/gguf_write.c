@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "engine/gguf.h"
 
 #define W_ALIGN 32
 #define W_MAX_META ((size_t)1 << 30)
@@ -108,30 +109,8 @@ int gguf_w_str(gguf_writer *w, const char *key, const char *s) {
   return put_key(w, key, GGUF_STRING) ? w->rc : put_str(w, s, strlen(s));
 }
 
-static size_t elem_size(enum gguf_type t) {
-  switch (t) {
-    case GGUF_U8:
-    case GGUF_I8:
-    case GGUF_BOOL:
-      return 1;
-    case GGUF_U16:
-    case GGUF_I16:
-      return 2;
-    case GGUF_U32:
-    case GGUF_I32:
-    case GGUF_F32:
-      return 4;
-    case GGUF_U64:
-    case GGUF_I64:
-    case GGUF_F64:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 int gguf_w_arr(gguf_writer *w, const char *key, enum gguf_type elem, const void *v, uint64_t n) {
-  size_t es = elem_size(elem);
+  size_t es = gguf_scalar_size(elem);
   if (!es) return fail(w, GLOAM_EINVAL, "bad array element type");
   if (put_key(w, key, GGUF_ARRAY) || put_le(w, (uint64_t)elem, 4) || put_le(w, n, 8)) return w->rc;
   const uint8_t *p = v;
