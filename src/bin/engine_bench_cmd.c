@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_cli.h"
 #include "core/time.h"
 #include "engine/make_random.h"
 #include "gloam/engine.h"
@@ -45,21 +46,9 @@ int cmd_bench(int argc, char **argv);
 #define BENCH_MAX_REPEAT 100
 #define BENCH_STEP 512 /* most tokens of one prefill step */
 
-static const char *opt(int argc, char **argv, const char *name) {
-  for (int i = 0; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0) return argv[i + 1];
-  return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name) {
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], name) == 0) return 1;
-  return 0;
-}
-
 /* 0 when absent (out unchanged) or valid, -1 (message printed) otherwise. */
 static int opt_long(int argc, char **argv, const char *name, long lo, long hi, long *out) {
-  const char *v = opt(argc, argv, name);
+  const char *v = cli_opt(argc, argv, name);
   if (!v) return 0;
   char *end;
   errno = 0;
@@ -73,8 +62,8 @@ static int opt_long(int argc, char **argv, const char *name, long lo, long hi, l
 }
 
 int cmd_make_random(int argc, char **argv) {
-  const char *arch = opt(argc, argv, "--arch"), *shape = opt(argc, argv, "--shape");
-  const char *dt = opt(argc, argv, "--dtype"), *out = opt(argc, argv, "--out");
+  const char *arch = cli_opt(argc, argv, "--arch"), *shape = cli_opt(argc, argv, "--shape");
+  const char *dt = cli_opt(argc, argv, "--dtype"), *out = cli_opt(argc, argv, "--out");
   long seed = 1;
   if (!arch || !shape || !dt || !out || opt_long(argc, argv, "--seed", 0, INT32_MAX, &seed) < 0) {
     fprintf(stderr,
@@ -103,7 +92,7 @@ int cmd_make_random(int argc, char **argv) {
 }
 
 int cmd_make_demo(int argc, char **argv) {
-  const char *out = opt(argc, argv, "--out"), *tok = opt(argc, argv, "--tokenizer");
+  const char *out = cli_opt(argc, argv, "--out"), *tok = cli_opt(argc, argv, "--tokenizer");
   long seed = 1;
   if (!out || !tok || opt_long(argc, argv, "--seed", 0, INT32_MAX, &seed) < 0) {
     fprintf(stderr, "gloam-engine: make-demo needs --out DIR --tokenizer DIR [--seed S]\n");
@@ -266,7 +255,7 @@ static int bench_args(int argc, char **argv, bench_cfg *c) {
                    .batch = 1,
                    .repeat = 3,
                    .membw_mib = 512,
-                   .kv_f16 = flag(argc, argv, "--kv-f16")};
+                   .kv_f16 = cli_flag(argc, argv, "--kv-f16")};
   if (opt_long(argc, argv, "--prompt-tokens", 1, 65536, &c->prompt) < 0 ||
       opt_long(argc, argv, "--gen-tokens", 1, 65536, &c->gen) < 0 ||
       opt_long(argc, argv, "--threads", 1, 256, &c->threads) < 0 ||
@@ -278,7 +267,7 @@ static int bench_args(int argc, char **argv, bench_cfg *c) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *path = opt(argc, argv, "--model");
+  const char *path = cli_opt(argc, argv, "--model");
   bench_cfg c;
   if (!path || bench_args(argc, argv, &c) < 0) {
     if (!path) fprintf(stderr, "gloam-engine: bench needs --model FILE\n");

@@ -27,56 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_cli.h"
 #include "gloam/chat.h"
 
 #define MAX_INPUT ((size_t)64 << 20)
 
 int cmd_render_chat(int argc, char **argv);
 int cmd_parse_output(int argc, char **argv);
-
-static const char *opt(int argc, char **argv, const char *name) {
-  for (int i = 0; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0) return argv[i + 1];
-  return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name) {
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], name) == 0) return 1;
-  return 0;
-}
-
-static char *read_file(const char *path, size_t *out_len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "gloam-engine: cannot open %s: %s\n", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 65536, n = 0;
-  char *data = malloc(cap + 1);
-  while (data) {
-    if (n == cap) {
-      char *nd = cap < MAX_INPUT ? realloc(data, cap * 2 + 1) : NULL;
-      if (!nd) {
-        fprintf(stderr, "gloam-engine: %s too large\n", path);
-        free(data);
-        data = NULL;
-        break;
-      }
-      data = nd;
-      cap *= 2;
-    }
-    size_t r = fread(data + n, 1, cap - n, f);
-    n += r;
-    if (r == 0) break;
-  }
-  fclose(f);
-  if (data) {
-    data[n] = '\0';
-    *out_len = n;
-  }
-  return data;
-}
 
 /* The request's extra variables over the config's other special tokens. */
 static char *extra_vars(const gloam_chat_config *cfg, json_t *extra) {
@@ -93,7 +50,8 @@ static char *extra_vars(const gloam_chat_config *cfg, json_t *extra) {
 }
 
 int cmd_render_chat(int argc, char **argv) {
-  const char *dir = opt(argc, argv, "--tokenizer"), *req_path = opt(argc, argv, "--request");
+  const char *dir = cli_opt(argc, argv, "--tokenizer"),
+             *req_path = cli_opt(argc, argv, "--request");
   if (!dir || !req_path) {
     fprintf(stderr, "gloam-engine: render-chat needs --tokenizer DIR --request FILE.json\n");
     return 2;
@@ -161,14 +119,14 @@ static int print_delta(void *ctx, const gloam_tp_event *ev) {
 }
 
 int cmd_parse_output(int argc, char **argv) {
-  const char *text = opt(argc, argv, "--text"), *path = opt(argc, argv, "--text-file");
-  const char *fmt = opt(argc, argv, "--format"), *dir = opt(argc, argv, "--tokenizer");
+  const char *text = cli_opt(argc, argv, "--text"), *path = cli_opt(argc, argv, "--text-file");
+  const char *fmt = cli_opt(argc, argv, "--format"), *dir = cli_opt(argc, argv, "--tokenizer");
   if (!text == !path) {
     fprintf(stderr, "gloam-engine: parse-output needs --text S or --text-file F\n");
     return 2;
   }
   gloam_toolparse_opts o = {.format = GLOAM_TOOLCALL_GENERIC,
-                            .start_in_reasoning = flag(argc, argv, "--in-reasoning")};
+                            .start_in_reasoning = cli_flag(argc, argv, "--in-reasoning")};
   if (fmt) {
     static const char *const names[] = {"generic", "hermes", "llama3", "none"};
     o.format = -1;
@@ -190,13 +148,13 @@ int cmd_parse_output(int argc, char **argv) {
   }
   size_t n = 0;
   char *data = NULL;
-  if (path && !(data = read_file(path, &n))) return 1;
+  if (path && !(data = cli_read_file(path, MAX_INPUT, &n))) return 1;
   if (text) n = strlen(text);
   const char *in = data ? data : text;
   gloam_toolparse *p = NULL;
   char *msg = NULL;
   int status = 1, rc = gloam_toolparse_new(&p, &o);
-  bool stream = flag(argc, argv, "--stream");
+  bool stream = cli_flag(argc, argv, "--stream");
   for (size_t i = 0; rc == 0 && i < n; i += stream ? 1 : n)
     rc = gloam_toolparse_feed(p, in + i, stream ? 1 : n, stream ? print_delta : NULL, NULL);
   if (rc == 0) rc = gloam_toolparse_finish(p, stream ? print_delta : NULL, NULL);

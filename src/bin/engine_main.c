@@ -28,23 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_cli.h"
 #include "engine/convert.h"
 #include "gloam/engine.h"
 
 #define MAX_IDS 65536
-
-/* The value after `--name`, or NULL. */
-static const char *opt(int argc, char **argv, const char *name) {
-  for (int i = 0; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0) return argv[i + 1];
-  return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name) {
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], name) == 0) return 1;
-  return 0;
-}
 
 static int parse_long(const char *s, long lo, long hi, long *out) {
   char *end;
@@ -56,7 +44,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 }
 
 static int opt_int(int argc, char **argv, const char *name, long lo, long hi, long *out) {
-  const char *v = opt(argc, argv, name);
+  const char *v = cli_opt(argc, argv, name);
   if (!v) return 0;
   if (parse_long(v, lo, hi, out) < 0) {
     fprintf(stderr, "gloam-engine: bad %s '%s'\n", name, v);
@@ -66,7 +54,7 @@ static int opt_int(int argc, char **argv, const char *name, long lo, long hi, lo
 }
 
 static int opt_float(int argc, char **argv, const char *name, float *out) {
-  const char *v = opt(argc, argv, name);
+  const char *v = cli_opt(argc, argv, name);
   if (!v) return 0;
   char *end;
   errno = 0;
@@ -109,14 +97,14 @@ bad:
 }
 
 static int load(int argc, char **argv, gloam_model **m) {
-  const char *path = opt(argc, argv, "--model");
+  const char *path = cli_opt(argc, argv, "--model");
   if (!path) {
     fprintf(stderr, "gloam-engine: --model PATH is required\n");
     return 2;
   }
   gloam_model_params mp = gloam_model_default_params();
-  mp.config_name = opt(argc, argv, "--config");
-  const char *q = opt(argc, argv, "--quant");
+  mp.config_name = cli_opt(argc, argv, "--config");
+  const char *q = cli_opt(argc, argv, "--quant");
   if (q && strcmp(q, "q8_0") == 0)
     mp.quantize = GLOAM_QUANT_Q8_0;
   else if (q && strcmp(q, "q4_0") == 0)
@@ -139,7 +127,7 @@ static int load(int argc, char **argv, gloam_model **m) {
 
 /* Loads the model and the --ids; returns 0 or an exit code. */
 static int load_with_ids(int argc, char **argv, gloam_model **m, int32_t **ids, int *n_ids) {
-  const char *s = opt(argc, argv, "--ids");
+  const char *s = cli_opt(argc, argv, "--ids");
   if (!s) {
     fprintf(stderr, "gloam-engine: --ids 1,2,3 is required\n");
     return 2;
@@ -165,7 +153,7 @@ static int write_f32_le(FILE *f, const float *v, size_t n) {
 }
 
 static int cmd_logits(int argc, char **argv) {
-  const char *out = opt(argc, argv, "--out");
+  const char *out = cli_opt(argc, argv, "--out");
   if (!out) {
     fprintf(stderr, "gloam-engine: --out FILE is required\n");
     return 2;
@@ -243,7 +231,7 @@ static int cmd_generate(int argc, char **argv) {
   int n = 0, status = load_with_ids(argc, argv, &m, &ids, &n);
   if (status) return status;
   status = 1;
-  bool ignore_eos = flag(argc, argv, "--ignore-eos");
+  bool ignore_eos = cli_flag(argc, argv, "--ignore-eos");
   gloam_session_params sp = gloam_session_default_params();
   sp.n_ctx = n + (int)max_tokens;
   int rc = gloam_session_new(&s, m, &sp);
@@ -296,13 +284,13 @@ static int cmd_info(int argc, char **argv) {
 
 /* Hugging Face directory -> GGUF (engine/convert.h). */
 static int cmd_convert(int argc, char **argv) {
-  const char *dir = opt(argc, argv, "--model"), *out = opt(argc, argv, "--out");
-  const char *type = opt(argc, argv, "--type");
+  const char *dir = cli_opt(argc, argv, "--model"), *out = cli_opt(argc, argv, "--out");
+  const char *type = cli_opt(argc, argv, "--type");
   if (!dir || !out) {
     fprintf(stderr, "gloam-engine: convert needs --model DIR --out FILE.gguf [--type T]\n");
     return 2;
   }
-  convert_opts o = {.type = DT_F16, .config_name = opt(argc, argv, "--config")};
+  convert_opts o = {.type = DT_F16, .config_name = cli_opt(argc, argv, "--config")};
   if (type) {
     int t = convert_type_from_name(type);
     if (t < 0) {

@@ -20,42 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_cli.h"
 #include "gloam/speech.h"
 
 #define MAX_AUDIO_FILE ((size_t)25 << 20)
 
 int cmd_transcribe(int argc, char **argv);
-
-static const char *opt(int argc, char **argv, const char *name) {
-  for (int i = 0; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0) return argv[i + 1];
-  return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name) {
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], name) == 0) return 1;
-  return 0;
-}
-
-static void *read_file(const char *path, size_t *out_len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "gloam-engine: cannot open %s: %s\n", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = MAX_AUDIO_FILE + 1;
-  char *buf = malloc(cap);
-  size_t n = buf ? fread(buf, 1, cap, f) : 0;
-  fclose(f);
-  if (!buf || n > MAX_AUDIO_FILE) {
-    fprintf(stderr, "gloam-engine: %s: larger than 25 MiB or out of memory\n", path);
-    free(buf);
-    return NULL;
-  }
-  *out_len = n;
-  return buf;
-}
 
 static void print_time(double s) {
   long ms = (long)(s * 1000.0 + 0.5);
@@ -86,18 +56,18 @@ static int parse_num(const char *s, double lo, double hi, double *out) {
 }
 
 int cmd_transcribe(int argc, char **argv) {
-  const char *dir = opt(argc, argv, "--model"), *audio = opt(argc, argv, "--audio");
-  const char *task = opt(argc, argv, "--task"), *s;
+  const char *dir = cli_opt(argc, argv, "--model"), *audio = cli_opt(argc, argv, "--audio");
+  const char *task = cli_opt(argc, argv, "--task"), *s;
   if (!dir || !audio) {
     fprintf(stderr, "gloam-engine transcribe: --model DIR and --audio FILE are required\n");
     return 2;
   }
   gloam_speech_opts o;
   gloam_speech_opts_init(&o);
-  o.language = opt(argc, argv, "--language");
-  o.prompt = opt(argc, argv, "--prompt");
-  o.timestamps = flag(argc, argv, "--timestamps");
-  o.fallback = flag(argc, argv, "--fallback");
+  o.language = cli_opt(argc, argv, "--language");
+  o.prompt = cli_opt(argc, argv, "--prompt");
+  o.timestamps = cli_flag(argc, argv, "--timestamps");
+  o.fallback = cli_flag(argc, argv, "--fallback");
   double v, threads = 1;
   if (task && strcmp(task, "translate") == 0)
     o.task = GLOAM_SPEECH_TRANSLATE;
@@ -105,20 +75,20 @@ int cmd_transcribe(int argc, char **argv) {
     fprintf(stderr, "gloam-engine transcribe: --task transcribe|translate\n");
     return 2;
   }
-  if ((s = opt(argc, argv, "--temperature")) && parse_num(s, 0, 1, &v) == 0)
+  if ((s = cli_opt(argc, argv, "--temperature")) && parse_num(s, 0, 1, &v) == 0)
     o.temperature = (float)v;
   else if (s)
     return fprintf(stderr, "gloam-engine transcribe: --temperature in [0, 1]\n"), 2;
-  if ((s = opt(argc, argv, "--max-tokens")) && parse_num(s, 1, 448, &v) == 0)
+  if ((s = cli_opt(argc, argv, "--max-tokens")) && parse_num(s, 1, 448, &v) == 0)
     o.max_tokens = (int)v;
   else if (s)
     return fprintf(stderr, "gloam-engine transcribe: --max-tokens 1..448\n"), 2;
-  if ((s = opt(argc, argv, "--threads")) && parse_num(s, 1, 256, &threads) != 0)
+  if ((s = cli_opt(argc, argv, "--threads")) && parse_num(s, 1, 256, &threads) != 0)
     return fprintf(stderr, "gloam-engine transcribe: --threads 1..256\n"), 2;
 
   char err[GLOAM_ERR_LEN] = "";
   size_t len;
-  void *data = read_file(audio, &len);
+  void *data = cli_read_file(audio, MAX_AUDIO_FILE, &len);
   if (!data) return 1;
   gloam_speech_model *m = NULL;
   gloam_speech_result r;

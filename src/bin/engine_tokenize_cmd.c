@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_cli.h"
 #include "gloam/tokenizer.h"
 
 #define MAX_TEXT_FILE ((size_t)256 << 20)
@@ -25,20 +26,8 @@
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 
-static const char *opt(int argc, char **argv, const char *name) {
-  for (int i = 0; i + 1 < argc; i++)
-    if (strcmp(argv[i], name) == 0) return argv[i + 1];
-  return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name) {
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], name) == 0) return 1;
-  return 0;
-}
-
 static gloam_tokenizer *load(int argc, char **argv) {
-  const char *dir = opt(argc, argv, "--tokenizer");
+  const char *dir = cli_opt(argc, argv, "--tokenizer");
   if (!dir) {
     fprintf(stderr, "gloam-engine: --tokenizer DIR is required\n");
     return NULL;
@@ -52,48 +41,9 @@ static gloam_tokenizer *load(int argc, char **argv) {
   return tok;
 }
 
-static char *read_file(const char *path, size_t *out_len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "gloam-engine: cannot open %s: %s\n", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 1 << 16, len = 0;
-  char *data = malloc(cap);
-  while (data) {
-    if (len == cap) {
-      if (cap >= MAX_TEXT_FILE) {
-        fprintf(stderr, "gloam-engine: %s is too large\n", path);
-        free(data);
-        data = NULL;
-        break;
-      }
-      char *nd = realloc(data, cap * 2);
-      if (!nd) {
-        free(data);
-        data = NULL;
-        break;
-      }
-      data = nd;
-      cap *= 2;
-    }
-    size_t n = fread(data + len, 1, cap - len, f);
-    len += n;
-    if (n == 0) break;
-  }
-  if (data && ferror(f)) {
-    fprintf(stderr, "gloam-engine: read error on %s\n", path);
-    free(data);
-    data = NULL;
-  }
-  fclose(f);
-  *out_len = len;
-  return data;
-}
-
 int cmd_tokenize(int argc, char **argv) {
-  const char *text = opt(argc, argv, "--text");
-  const char *file = opt(argc, argv, "--text-file");
+  const char *text = cli_opt(argc, argv, "--text");
+  const char *file = cli_opt(argc, argv, "--text-file");
   if (!text == !file) {
     fprintf(stderr, "gloam-engine: give exactly one of --text STR, --text-file F\n");
     return 2;
@@ -103,10 +53,10 @@ int cmd_tokenize(int argc, char **argv) {
   int ret = 1;
   char *owned = NULL;
   size_t len = text ? strlen(text) : 0;
-  if (file && !(owned = read_file(file, &len))) goto done;
+  if (file && !(owned = cli_read_file(file, MAX_TEXT_FILE, &len))) goto done;
   int32_t *ids;
   size_t n;
-  unsigned flags = flag(argc, argv, "--add-special") ? GLOAM_TOK_ADD_SPECIAL : 0;
+  unsigned flags = cli_flag(argc, argv, "--add-special") ? GLOAM_TOK_ADD_SPECIAL : 0;
   int rc = gloam_tokenizer_encode(tok, owned ? owned : text, len, flags, &ids, &n);
   if (rc < 0) {
     fprintf(stderr, "gloam-engine: encode: %s\n", gloam_strerror(rc));
@@ -149,7 +99,7 @@ static long parse_ids(const char *s, int32_t **out) {
 }
 
 int cmd_detokenize(int argc, char **argv) {
-  const char *list = opt(argc, argv, "--ids");
+  const char *list = cli_opt(argc, argv, "--ids");
   if (!list) {
     fprintf(stderr, "gloam-engine: --ids 1,2,3 is required\n");
     return 2;
@@ -167,7 +117,7 @@ int cmd_detokenize(int argc, char **argv) {
   }
   char *text;
   size_t len;
-  unsigned flags = flag(argc, argv, "--skip-special") ? GLOAM_TOK_SKIP_SPECIAL : 0;
+  unsigned flags = cli_flag(argc, argv, "--skip-special") ? GLOAM_TOK_SKIP_SPECIAL : 0;
   int rc = gloam_tokenizer_decode(tok, ids, (size_t)n, flags, &text, &len);
   if (rc == 0) {
     fwrite(text, 1, len, stdout);
