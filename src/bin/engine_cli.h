@@ -4,7 +4,7 @@
  * subcommands (engine_*_cmd.c), so each command file holds only its command.
  *
  * Ownership: cli_read_file returns a malloc'd buffer the caller frees.
- * Not thread-safe concerns: none (no state).
+ * Thread safety: the helpers keep no state.
  */
 #ifndef GLOAM_BIN_ENGINE_CLI_H
 #define GLOAM_BIN_ENGINE_CLI_H
