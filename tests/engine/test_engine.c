@@ -31,128 +31,13 @@
 #include "engine/make_random.h"
 #include "gloam/engine.h"
 #include "gloam/tokenizer.h"
+#include "fixture.h"
 #include "test.h"
 
 static const char *const families[] = {"llama", "llama3-rope", "qwen2",
                                        "qwen3", "qwen3-moe",   "gemma3"};
 static const char *const configs[] = {"config.json", "config.v4.json"};
 #define N_FAMILIES (int)(sizeof families / sizeof families[0])
-
-#define FIX_MAX_IDS 256
-
-typedef struct fixture {
-  char *dir;
-  int32_t ids[FIX_MAX_IDS];
-  int n_ids;
-  int vocab;
-  float *logits; /* [n_ids, vocab] */
-  int n_hs, hidden;
-  float *hs; /* [n_hs, n_ids, hidden] */
-  int32_t greedy[FIX_MAX_IDS];
-  double margin[FIX_MAX_IDS];
-  int n_greedy;
-} fixture;
-
-static float *read_f32(const char *dir, const char *name, size_t n) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  size_t len = 0;
-  float *v = test_read_file(path, &len);
-  if (!v) test_fail(__FILE__, __LINE__, "cannot read %s", path);
-  if (len != n * sizeof(float)) test_fail(__FILE__, __LINE__, "%s: %zu bytes", path, len);
-  return v;
-}
-
-static void fixture_load(fixture *f, const char *family) {
-  memset(f, 0, sizeof *f);
-  char rel[256];
-  snprintf(rel, sizeof rel, "models/%s", family);
-  f->dir = test_fixture_path(rel);
-  char path[1024];
-  snprintf(path, sizeof path, "%s/reference.json", f->dir);
-  json_error_t je;
-  json_t *r = json_load_file(path, 0, &je);
-  if (!r) TEST_SKIP("fixture reference.json missing");
-  json_t *ids = json_object_get(r, "input_ids");
-  f->n_ids = (int)json_array_size(ids);
-  ASSERT_TRUE(f->n_ids > 0 && f->n_ids <= FIX_MAX_IDS);
-  for (int i = 0; i < f->n_ids; i++)
-    f->ids[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
-  json_t *shape = json_object_get(r, "logits_shape");
-  ASSERT_EQ_INT(json_integer_value(json_array_get(shape, 0)), f->n_ids);
-  f->vocab = (int)json_integer_value(json_array_get(shape, 1));
-  f->logits = read_f32(f->dir, json_string_value(json_object_get(r, "logits_file")),
-                       (size_t)f->n_ids * f->vocab);
-  json_t *hshape = json_object_get(r, "hidden_states_shape");
-  f->n_hs = (int)json_integer_value(json_array_get(hshape, 0));
-  f->hidden = (int)json_integer_value(json_array_get(hshape, 2));
-  f->hs = read_f32(f->dir, json_string_value(json_object_get(r, "hidden_states_file")),
-                   (size_t)f->n_hs * f->n_ids * f->hidden);
-  json_t *g = json_object_get(r, "greedy_ids"), *mg = json_object_get(r, "greedy_top1_margin");
-  f->n_greedy = (int)json_array_size(g);
-  ASSERT_TRUE(f->n_greedy <= FIX_MAX_IDS && json_array_size(mg) == (size_t)f->n_greedy);
-  for (int i = 0; i < f->n_greedy; i++) {
-    f->greedy[i] = (int32_t)json_integer_value(json_array_get(g, (size_t)i));
-    f->margin[i] = json_number_value(json_array_get(mg, (size_t)i));
-  }
-  json_decref(r);
-}
-
-static void fixture_free(fixture *f) {
-  free(f->dir);
-  free(f->logits);
-  free(f->hs);
-}
-
-static gloam_model *load(const char *dir, const char *config, enum gloam_quant q, int threads) {
-  gloam_model_params mp = gloam_model_default_params();
-  mp.config_name = config;
-  mp.quantize = q;
-  mp.n_threads = threads;
-  gloam_model *m = NULL;
-  char err[GLOAM_ERR_LEN];
-  int rc = gloam_model_load(&m, dir, &mp, err);
-  if (rc < 0)
-    test_fail(__FILE__, __LINE__, "load %s (%s): %s", dir, config ? config : "config.json", err);
-  return m;
-}
-
-static gloam_session *session(gloam_model *m, int n_ctx, int n_batch, bool all) {
-  gloam_session_params sp = gloam_session_default_params();
-  sp.n_ctx = n_ctx;
-  sp.n_batch = n_batch;
-  sp.logits_all = all;
-  gloam_session *s = NULL;
-  ASSERT_OK(gloam_session_new(&s, m, &sp));
-  return s;
-}
-
-static double max_abs(const float *v, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)v[i]));
-  return m;
-}
-
-static double max_diff(const float *a, const float *b, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
-  return m;
-}
-
-/* All-position logits of one prefill (malloc'd [n_ids, vocab]). */
-static float *prefill_logits(gloam_model *m, const int32_t *ids, int n) {
-  gloam_session *s = session(m, n, n, true);
-  ASSERT_OK(gloam_session_eval(s, ids, n));
-  int rows = 0;
-  const float *lg = gloam_session_logits_all(s, &rows);
-  ASSERT_NOT_NULL(lg);
-  ASSERT_EQ_INT(rows, n);
-  size_t bytes = sizeof(float) * (size_t)n * gloam_model_n_vocab(m);
-  float *out = malloc(bytes);
-  memcpy(out, lg, bytes);
-  gloam_session_free(s);
-  return out;
-}
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -161,11 +46,12 @@ static void test_logits_match_transformers(void) {
     fixture f;
     fixture_load(&f, families[i]);
     for (int c = 0; c < 2; c++) {
-      gloam_model *m = load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
+      gloam_model *m = fixture_model_load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
       ASSERT_EQ_INT(gloam_model_n_vocab(m), f.vocab);
-      float *lg = prefill_logits(m, f.ids, f.n_ids);
+      float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
       size_t n = (size_t)f.n_ids * f.vocab;
-      double err = max_diff(lg, f.logits, n), tol = 1e-3 * fmax(1.0, max_abs(f.logits, n));
+      double err = fixture_max_diff(lg, f.logits, n),
+             tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
       printf("    %-12s %-15s max|logit-ref| %.3g (tol %.3g)\n", families[i], configs[c], err, tol);
       ASSERT_TRUE(err <= tol);
       free(lg);
@@ -179,17 +65,17 @@ static void test_hidden_states_match(void) {
   for (int i = 0; i < N_FAMILIES * 2; i++) {
     fixture f;
     fixture_load(&f, families[i / 2]);
-    gloam_model *m = load(f.dir, configs[i % 2], GLOAM_QUANT_NONE, 1);
+    gloam_model *m = fixture_model_load(f.dir, configs[i % 2], GLOAM_QUANT_NONE, 1);
     ASSERT_EQ_INT(f.n_hs, gloam_model_n_layers(m) + 1);
     ASSERT_EQ_INT(f.hidden, gloam_model_n_embd(m));
     size_t per = (size_t)f.n_ids * f.hidden;
     float *hs = calloc((size_t)f.n_hs * per, sizeof(float));
-    gloam_session *s = session(m, f.n_ids, f.n_ids, false);
+    gloam_session *s = fixture_session(m, f.n_ids, f.n_ids, false);
     engine_session_capture_hidden(s, hs);
     ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
     for (int l = 0; l < f.n_hs; l++) {
-      double err = max_diff(hs + l * per, f.hs + l * per, per);
-      double tol = 1e-3 * fmax(1.0, max_abs(f.hs + l * per, per));
+      double err = fixture_max_diff(hs + l * per, f.hs + l * per, per);
+      double tol = 1e-3 * fmax(1.0, fixture_max_abs(f.hs + l * per, per));
       if (!(err <= tol))
         test_fail(__FILE__, __LINE__, "%s (%s) hidden state %d: err %.3g > %.3g", families[i / 2],
                   configs[i % 2], l, err, tol);
@@ -208,8 +94,8 @@ static void test_greedy_matches(void) {
     fixture f;
     fixture_load(&f, families[i]);
     for (int c = 0; c < 2; c++) {
-      gloam_model *m = load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
-      gloam_session *s = session(m, f.n_ids + f.n_greedy, 64, false);
+      gloam_model *m = fixture_model_load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
+      gloam_session *s = fixture_session(m, f.n_ids + f.n_greedy, 64, false);
       gloam_sampler_params pp = gloam_sampler_default_params();
       pp.temperature = 0;
       gloam_sampler *smp = NULL;
@@ -239,28 +125,28 @@ static void test_cached_decode_equals_full(void) {
   for (int i = 0; i < N_FAMILIES; i++) {
     fixture f;
     fixture_load(&f, families[i]);
-    gloam_model *m = load(f.dir, configs[1], GLOAM_QUANT_NONE, 1);
+    gloam_model *m = fixture_model_load(f.dir, configs[1], GLOAM_QUANT_NONE, 1);
     int V = f.vocab, n = f.n_ids;
-    float *full = prefill_logits(m, f.ids, n);
-    double scale = fmax(1.0, max_abs(full, (size_t)n * V)), worst = 0;
+    float *full = fixture_prefill_logits(m, f.ids, n);
+    double scale = fmax(1.0, fixture_max_abs(full, (size_t)n * V)), worst = 0;
     /* prefill 3 tokens, then decode one by one */
-    gloam_session *s = session(m, n, 8, false);
+    gloam_session *s = fixture_session(m, n, 8, false);
     ASSERT_OK(gloam_session_eval(s, f.ids, 3));
-    worst = fmax(worst, max_diff(gloam_session_logits(s), full + 2 * V, V));
+    worst = fmax(worst, fixture_max_diff(gloam_session_logits(s), full + 2 * V, V));
     for (int t = 3; t < n; t++) {
       ASSERT_OK(gloam_session_eval(s, &f.ids[t], 1));
       ASSERT_EQ_INT(gloam_session_n_past(s), t + 1);
-      worst = fmax(worst, max_diff(gloam_session_logits(s), full + (size_t)t * V, V));
+      worst = fmax(worst, fixture_max_diff(gloam_session_logits(s), full + (size_t)t * V, V));
     }
     gloam_session_free(s);
     /* the whole prompt in steps of n_batch = 3 */
-    s = session(m, n, 3, false);
+    s = fixture_session(m, n, 3, false);
     ASSERT_OK(gloam_session_eval(s, f.ids, n));
-    worst = fmax(worst, max_diff(gloam_session_logits(s), full + (size_t)(n - 1) * V, V));
+    worst = fmax(worst, fixture_max_diff(gloam_session_logits(s), full + (size_t)(n - 1) * V, V));
     /* truncate back and recompute the tail */
     ASSERT_OK(gloam_session_truncate(s, n / 2));
     ASSERT_OK(gloam_session_eval(s, f.ids + n / 2, n - n / 2));
-    worst = fmax(worst, max_diff(gloam_session_logits(s), full + (size_t)(n - 1) * V, V));
+    worst = fmax(worst, fixture_max_diff(gloam_session_logits(s), full + (size_t)(n - 1) * V, V));
     gloam_session_free(s);
     if (!(worst <= 1e-4 * scale))
       test_fail(__FILE__, __LINE__, "%s: cached vs full %.3g", families[i], worst);
@@ -274,10 +160,11 @@ static void test_cached_decode_equals_full(void) {
 static void test_threads_agree(void) {
   fixture f;
   fixture_load(&f, "qwen3-moe");
-  gloam_model *m1 = load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
-  gloam_model *m2 = load(f.dir, NULL, GLOAM_QUANT_NONE, 2);
-  float *a = prefill_logits(m1, f.ids, f.n_ids), *b = prefill_logits(m2, f.ids, f.n_ids);
-  ASSERT_TRUE(max_diff(a, b, (size_t)f.n_ids * f.vocab) <= 1e-5);
+  gloam_model *m1 = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
+  gloam_model *m2 = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 2);
+  float *a = fixture_prefill_logits(m1, f.ids, f.n_ids),
+        *b = fixture_prefill_logits(m2, f.ids, f.n_ids);
+  ASSERT_TRUE(fixture_max_diff(a, b, (size_t)f.n_ids * f.vocab) <= 1e-5);
   free(a);
   free(b);
   gloam_model_free(m1);
@@ -286,47 +173,6 @@ static void test_threads_agree(void) {
 }
 
 /* ---------------------------------------------------------- quantized */
-
-/* Quantized logits against the float32 reference: mean KL(ref || quant)
- * over every position, and top-1 agreement over the positions whose
- * reference top-1 margin exceeds twice that position's largest quantization
- * error (a near-tie inside the quantization noise may flip either way; with
- * 8-bit activations it does, e.g. llama's position 2 has a 0.035 margin). */
-static void quant_stats(const float *ref, const float *q, int n, int V, double *agree, double *kl) {
-  int same = 0, decidable = 0;
-  double kl_sum = 0;
-  for (int t = 0; t < n; t++) {
-    const float *r = ref + (size_t)t * V, *x = q + (size_t)t * V;
-    int ar = 0, ax = 0;
-    double mr = r[0], mx = x[0], sr = 0, sx = 0, qerr = fabs((double)x[0] - r[0]);
-    for (int i = 1; i < V; i++) {
-      if (r[i] > r[ar]) ar = i;
-      if (x[i] > x[ax]) ax = i;
-      mr = fmax(mr, r[i]);
-      mx = fmax(mx, x[i]);
-      qerr = fmax(qerr, fabs((double)x[i] - r[i]));
-    }
-    double second = -INFINITY;
-    for (int i = 0; i < V; i++)
-      if (i != ar) second = fmax(second, r[i]);
-    if (r[ar] - second > 2 * qerr) {
-      decidable++;
-      same += ar == ax;
-    }
-    for (int i = 0; i < V; i++) {
-      sr += exp(r[i] - mr);
-      sx += exp(x[i] - mx);
-    }
-    double lr = mr + log(sr), lx = mx + log(sx), k = 0;
-    for (int i = 0; i < V; i++) {
-      double pr = exp(r[i] - lr);
-      k += pr * ((r[i] - lr) - (x[i] - lx));
-    }
-    kl_sum += k;
-  }
-  *agree = decidable ? (double)same / decidable : 1.0;
-  *kl = kl_sum / n;
-}
 
 static void test_quantize_on_load(void) {
   static const struct {
@@ -338,10 +184,10 @@ static void test_quantize_on_load(void) {
     for (int i = 0; i < N_FAMILIES; i++) {
       fixture f;
       fixture_load(&f, families[i]);
-      gloam_model *m = load(f.dir, NULL, qs[j].q, 1);
-      float *lg = prefill_logits(m, f.ids, f.n_ids);
+      gloam_model *m = fixture_model_load(f.dir, NULL, qs[j].q, 1);
+      float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
       double agree, kl;
-      quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
+      fixture_quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
       printf("    %-5s %-12s top-1 agreement %.3f  mean KL %.5f\n", qs[j].name, families[i], agree,
              kl);
       ASSERT_TRUE(agree >= qs[j].min_agree);
@@ -366,7 +212,7 @@ static void test_gguf_roundtrip(void) {
     fixture f;
     fixture_load(&f, families[i]);
     size_t n = (size_t)f.n_ids * f.vocab;
-    double tol = 1e-3 * fmax(1.0, max_abs(f.logits, n));
+    double tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
     for (int j = 0; j < 3; j++)
       for (int c = 0; c < (j == 0 ? 2 : 1); c++) {
         char path[1024], err[GLOAM_ERR_LEN];
@@ -374,11 +220,11 @@ static void test_gguf_roundtrip(void) {
         convert_opts o = {.type = ts[j].t, .config_name = configs[c]};
         int rc = gguf_convert(f.dir, path, &o, err);
         if (rc < 0) test_fail(__FILE__, __LINE__, "convert %s: %s", families[i], err);
-        gloam_model *m = load(path, NULL, GLOAM_QUANT_NONE, 1);
+        gloam_model *m = fixture_model_load(path, NULL, GLOAM_QUANT_NONE, 1);
         ASSERT_EQ_STR(gloam_model_format(m), "gguf");
-        float *lg = prefill_logits(m, f.ids, f.n_ids);
-        double err_max = max_diff(lg, f.logits, n), agree, kl;
-        quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
+        float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
+        double err_max = fixture_max_diff(lg, f.logits, n), agree, kl;
+        fixture_quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
         printf("    gguf %-5s %-12s %-15s max|logit-ref| %.3g  top-1 %.3f  KL %.5f\n", ts[j].name,
                families[i], configs[c], err_max, agree, kl);
         if (ts[j].t == DT_F16) ASSERT_TRUE(err_max <= tol);
@@ -396,7 +242,7 @@ static void test_gguf_roundtrip(void) {
 
 static gloam_model *small_model(void) {
   char *dir = test_fixture_path("models/llama");
-  gloam_model *m = load(dir, NULL, GLOAM_QUANT_NONE, 1);
+  gloam_model *m = fixture_model_load(dir, NULL, GLOAM_QUANT_NONE, 1);
   free(dir);
   return m;
 }
@@ -733,7 +579,7 @@ static void *cancel_thread(void *arg) {
 
 static void test_cancel(void) {
   gloam_model *m = small_model();
-  gloam_session *s = session(m, 64, 64, false);
+  gloam_session *s = fixture_session(m, 64, 64, false);
   int32_t ids[4] = {1, 2, 3, 4};
   ASSERT_OK(gloam_session_eval(s, ids, 4));
   /* a cancel before the call is consumed by the next evaluation */
@@ -762,7 +608,7 @@ static void test_cancel(void) {
 
 static void test_session_errors(void) {
   gloam_model *m = small_model();
-  gloam_session *s = session(m, 8, 4, true);
+  gloam_session *s = fixture_session(m, 8, 4, true);
   int32_t ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   int32_t bad[2] = {1, 512};
   ASSERT_TRUE(gloam_session_logits(s) == NULL);
@@ -835,9 +681,9 @@ static void test_alloc_failures(void) {
 static void test_no_alloc_in_token_loop(void) {
   for (int threads = 1; threads <= 2; threads++) {
     char *dir = test_fixture_path("models/qwen3-moe");
-    gloam_model *m = load(dir, NULL, GLOAM_QUANT_NONE, threads);
+    gloam_model *m = fixture_model_load(dir, NULL, GLOAM_QUANT_NONE, threads);
     free(dir);
-    gloam_session *s = session(m, 64, 16, false);
+    gloam_session *s = fixture_session(m, 64, 16, false);
     gloam_sampler *smp = sampler(m, 0.7f, 40, 0.9f, 0.05f, 1);
     int32_t ids[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, tok;
     ASSERT_OK(gloam_session_eval(s, ids, 16));
@@ -868,7 +714,7 @@ static void test_batch_equals_sequential(void) {
   for (int fi = 0; fi < N_FAMILIES; fi++) {
     fixture f;
     fixture_load(&f, families[fi]);
-    gloam_model *m = load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
+    gloam_model *m = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
     int n = f.n_ids, V = f.vocab;
     int32_t seq[3][FIX_MAX_IDS];
     for (int t = 0; t < n; t++) {
@@ -879,11 +725,11 @@ static void test_batch_equals_sequential(void) {
     float *full[3];
     double scale = 1.0, worst = 0;
     for (int q = 0; q < 3; q++) {
-      full[q] = prefill_logits(m, seq[q], n);
-      scale = fmax(scale, max_abs(full[q], (size_t)n * V));
+      full[q] = fixture_prefill_logits(m, seq[q], n);
+      scale = fmax(scale, fixture_max_abs(full[q], (size_t)n * V));
     }
     gloam_session *s[3];
-    for (int q = 0; q < 3; q++) s[q] = session(m, n, 1, q == 2);
+    for (int q = 0; q < 3; q++) s[q] = fixture_session(m, n, 1, q == 2);
     gloam_batch *b = NULL;
     ASSERT_OK(gloam_batch_new(&b, m, 3, 8, 2));
     /* steps: tokens per sequence (0: not in this step) */
@@ -904,8 +750,8 @@ static void test_batch_equals_sequential(void) {
         int q = it[j].session == s[0] ? 0 : it[j].session == s[1] ? 1 : 2;
         done[q] += it[j].n_tokens;
         ASSERT_EQ_INT(gloam_session_n_past(s[q]), done[q]);
-        worst = fmax(worst, max_diff(gloam_session_logits(s[q]),
-                                     full[q] + (size_t)(done[q] - 1) * V, (size_t)V));
+        worst = fmax(worst, fixture_max_diff(gloam_session_logits(s[q]),
+                                             full[q] + (size_t)(done[q] - 1) * V, (size_t)V));
       }
       n_steps++;
     }
@@ -933,7 +779,7 @@ static void test_batch_equals_sequential(void) {
 /* Invalid steps are refused and change nothing. */
 static void test_batch_errors(void) {
   gloam_model *m = small_model();
-  gloam_session *a = session(m, 4, 4, false), *c = session(m, 4, 4, false);
+  gloam_session *a = fixture_session(m, 4, 4, false), *c = fixture_session(m, 4, 4, false);
   gloam_session_params sp = gloam_session_default_params();
   sp.n_ctx = 4;
   sp.kv_f16 = true;
@@ -976,7 +822,7 @@ static void test_kv_f16(void) {
   for (int fi = 0; fi < N_FAMILIES; fi++) {
     fixture f;
     fixture_load(&f, families[fi]);
-    gloam_model *m = load(f.dir, NULL, GLOAM_QUANT_NONE, 2);
+    gloam_model *m = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 2);
     int n = f.n_ids, V = f.vocab;
     gloam_session_params sp = gloam_session_default_params();
     sp.n_ctx = n;
@@ -990,7 +836,8 @@ static void test_kv_f16(void) {
     const float *lg = gloam_session_logits_all(s, &rows);
     ASSERT_EQ_INT(rows, n);
     size_t all = (size_t)n * V;
-    double scale = fmax(1.0, max_abs(f.logits, all)), err = max_diff(lg, f.logits, all);
+    double scale = fmax(1.0, fixture_max_abs(f.logits, all)),
+           err = fixture_max_diff(lg, f.logits, all);
     /* the same through a batch, token by token */
     sp.logits_all = false;
     gloam_session *s2 = NULL;
@@ -1001,7 +848,8 @@ static void test_kv_f16(void) {
     for (int t = 0; t < n; t++) {
       gloam_batch_item it = {s2, &f.ids[t], 1};
       ASSERT_OK(gloam_batch_eval(b, &it, 1));
-      err2 = fmax(err2, max_diff(gloam_session_logits(s2), f.logits + (size_t)t * V, (size_t)V));
+      err2 = fmax(err2,
+                  fixture_max_diff(gloam_session_logits(s2), f.logits + (size_t)t * V, (size_t)V));
     }
     printf("    kv f16 %-12s max|logit-ref| %.3g, batched %.3g (%.2g of scale; tol 1e-2)\n",
            families[fi], err, err2, fmax(err, err2) / scale);
@@ -1149,9 +997,9 @@ static void rm_demo(const char *dir) {
 
 /* Greedy ids after a chat-formatted prompt; every id in the model's range. */
 static void demo_greedy(const char *dir, const int32_t *ids, int n, int32_t *out, int n_out) {
-  gloam_model *m = load(dir, NULL, GLOAM_QUANT_NONE, 1);
+  gloam_model *m = fixture_model_load(dir, NULL, GLOAM_QUANT_NONE, 1);
   ASSERT_EQ_INT(gloam_model_n_vocab(m), 151936); /* Qwen3's published vocab_size */
-  gloam_session *s = session(m, n + n_out, 64, false);
+  gloam_session *s = fixture_session(m, n + n_out, 64, false);
   gloam_sampler_params pp = gloam_sampler_default_params();
   pp.temperature = 0;
   gloam_sampler *smp = NULL;
@@ -1327,8 +1175,8 @@ static void test_cli_logits_contract(void) {
   float *lg = test_read_file(out, &n);
   ASSERT_NOT_NULL(lg);
   ASSERT_EQ_UINT(n, sizeof(float) * (size_t)f.n_ids * f.vocab);
-  double err = max_diff(lg, f.logits, (size_t)f.n_ids * f.vocab);
-  ASSERT_TRUE(err <= 1e-3 * fmax(1.0, max_abs(f.logits, (size_t)f.n_ids * f.vocab)));
+  double err = fixture_max_diff(lg, f.logits, (size_t)f.n_ids * f.vocab);
+  ASSERT_TRUE(err <= 1e-3 * fmax(1.0, fixture_max_abs(f.logits, (size_t)f.n_ids * f.vocab)));
   char *bad[] = {GLOAM_ENGINE_BIN, "logits", "--model", f.dir, "--ids", "1,x", "--out", out, NULL};
   ASSERT_EQ_INT(run_cli(bad, false), 2);
   free(lg);
@@ -1359,7 +1207,8 @@ static void test_cli_dispatched_kernels(void) {
     size_t n = 0, cnt = (size_t)f.n_ids * f.vocab;
     float *lg = test_read_file(out, &n);
     ASSERT_TRUE(lg && n == sizeof(float) * cnt);
-    double err = max_diff(lg, f.logits, cnt), scale = fmax(1.0, max_abs(f.logits, cnt));
+    double err = fixture_max_diff(lg, f.logits, cnt),
+           scale = fmax(1.0, fixture_max_abs(f.logits, cnt));
     printf("    dispatched kernels %-12s max|logit-ref| %.3g (%.2g of scale; float32 tol 1e-3)\n",
            families[i], err, err / scale);
     ASSERT_TRUE(err <= 3e-2 * scale);
