@@ -3,14 +3,28 @@
  * kernels/pool.c: the persistent compute thread pool (kern_pool).
  *
  * DESIGN: n_threads - 1 workers are created once; the caller's thread is the
- * n-th. A job is published by bumping a generation counter (release); workers
- * notice it by spinning briefly on the counter (a decode step issues a few
- * hundred small matmuls, and a futex wake per matmul would cost more than
- * the matmul) and then sleep on a condition variable. Tasks are handed out
- * with an atomic counter (dynamic scheduling, so a core slowed by another
- * tenant takes fewer tasks). The caller runs tasks too, then waits for the
- * workers' pending count to reach zero (spin, then condition variable).
- * All shared state is atomics or mutex-protected, so the pool is
+ * n-th. A job is published in one 64-bit word, (task count << 32) | next
+ * task, and a generation counter is bumped to wake sleepers. Workers notice
+ * a new generation by spinning briefly (a decode step issues a few hundred
+ * small matmuls, and a futex wake per matmul would cost more than the
+ * matmul) and then sleep on a condition variable. Every thread, the caller
+ * included, claims tasks with a compare-and-swap on the word (dynamic
+ * scheduling, so a core slowed by another tenant takes fewer tasks), and the
+ * caller returns as soon as every task has *finished* (a completion count),
+ * without waiting for a descheduled worker to notice the job at all: on a
+ * loaded machine a 2-thread decode no longer stalls on the slower thread's
+ * wake-up.
+ *
+ * Why that is race-free without a per-job epoch: a successful claim of task
+ * i < n means the job in the word is the current one and is not finished
+ * (task i has not run), so the caller cannot yet be writing the next job's
+ * description; the claimer reads fn/ctx only after its claim (acquire),
+ * which pairs with the caller's release of the word. A worker that slept
+ * through a job finds i == n (or a later job's word, whose tasks it may
+ * then legitimately run). The caller writes the next description only after
+ * seeing the completion count reach n (acquire), which pairs with each
+ * task's release increment, so no read of the old description can overlap
+ * the write. All shared state is atomics or mutex-protected, so the pool is
  * ThreadSanitizer-clean. n_threads = 1 creates no thread and runs inline.
  *
  * Ownership: kern_pool_new allocates; kern_pool_free joins and frees.
@@ -18,6 +32,8 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
@@ -31,13 +47,13 @@ struct kern_pool {
   pthread_mutex_t mu;
   pthread_cond_t cv_work, cv_done;
   atomic_uint gen;
-  atomic_int next;
-  atomic_int pending;
+  _Atomic uint64_t work; /* (n_tasks << 32) | next task to claim */
+  atomic_int done;       /* tasks of the current job finished */
   atomic_int stop;
-  /* job description: written by the caller before the release of gen */
+  /* job description: written by the caller before the release of work,
+   * read by a thread only after it claimed a task of that job */
   void (*fn)(void *ctx, int i, int n);
   void *ctx;
-  int n;
   void *scratch;
   size_t scratch_len;
 };
@@ -50,14 +66,31 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void run_tasks(kern_pool *p) {
-  void (*fn)(void *, int, int) = p->fn;
-  void *ctx = p->ctx;
-  int n = p->n;
+/* Claims the next task of the current job: its index and the job's task
+ * count, or false when every task is taken. */
+static bool claim(kern_pool *p, int *i, int *n) {
+  uint64_t v = atomic_load_explicit(&p->work, memory_order_acquire);
   for (;;) {
-    int i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-    if (i >= n) break;
-    fn(ctx, i, n);
+    uint32_t tasks = (uint32_t)(v >> 32), next = (uint32_t)v;
+    if (next >= tasks) return false;
+    if (atomic_compare_exchange_weak_explicit(&p->work, &v, v + 1, memory_order_acq_rel,
+                                              memory_order_acquire)) {
+      *i = (int)next;
+      *n = (int)tasks;
+      return true;
+    }
+  }
+}
+
+static void run_tasks(kern_pool *p) {
+  int i, n;
+  while (claim(p, &i, &n)) {
+    p->fn(p->ctx, i, n);
+    if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == n) {
+      pthread_mutex_lock(&p->mu);
+      pthread_cond_signal(&p->cv_done);
+      pthread_mutex_unlock(&p->mu);
+    }
   }
 }
 
@@ -79,11 +112,6 @@ static void *worker_main(void *arg) {
     seen = g;
     if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
     run_tasks(p);
-    if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&p->mu);
-      pthread_cond_signal(&p->cv_done);
-      pthread_mutex_unlock(&p->mu);
-    }
   }
   return NULL;
 }
@@ -145,20 +173,19 @@ void kern_pool_run(kern_pool *p, void (*fn)(void *ctx, int i, int n), void *ctx,
   }
   p->fn = fn;
   p->ctx = ctx;
-  p->n = n;
-  atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-  atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  atomic_store_explicit(&p->work, (uint64_t)(uint32_t)n << 32, memory_order_release);
   pthread_mutex_lock(&p->mu);
   atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
   pthread_cond_broadcast(&p->cv_work);
   pthread_mutex_unlock(&p->mu);
   run_tasks(p);
   for (int s = 0; s < POOL_SPIN; s++) {
-    if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
+    if (atomic_load_explicit(&p->done, memory_order_acquire) == n) return;
     cpu_relax();
   }
   pthread_mutex_lock(&p->mu);
-  while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
+  while (atomic_load_explicit(&p->done, memory_order_acquire) != n)
     pthread_cond_wait(&p->cv_done, &p->mu);
   pthread_mutex_unlock(&p->mu);
 }
