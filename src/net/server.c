@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,11 @@
 
 void net_ignore_sigpipe(void) {
   signal(SIGPIPE, SIG_IGN);
+}
+
+void net_tcp_nodelay(int fd) {
+  int one = 1;
+  if (fd >= 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 int net_parse_hostport(const char *s, char *out_host, size_t out_host_cap, uint16_t *out_port) {
@@ -66,6 +72,7 @@ int net_http_new(struct event_base *base, const char *listen, const net_http_lim
     evhttp_free(http);
     return err_set(err, GLOAM_EIO, "cannot listen on %s", listen);
   }
+  net_tcp_nodelay(evhttp_bound_socket_get_fd(bs)); /* inherited by accepted sockets */
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   int bound = port;

@@ -44,6 +44,12 @@ int net_parse_hostport(const char *s, char *out_host, size_t out_host_cap, uint1
 /* Ignores SIGPIPE process-wide (writes to a closed socket then fail with
  * EPIPE instead of killing the process). Every program using net calls it
  * once at start. */
+/* Turns off Nagle's algorithm on a TCP socket (no-op for other sockets):
+ * gloam writes small frames (SSE events, WebSocket frames) that must leave
+ * at once; with Nagle on, a second small write waits for the peer's
+ * delayed ACK (40 ms on Linux). Accepted sockets inherit it from a
+ * listening socket that has it. */
+void net_tcp_nodelay(int fd);
 void net_ignore_sigpipe(void);
 
 /* Creates an evhttp on base, applies lim and binds `listen` ("host:port",

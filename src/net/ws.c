@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "net/server.h"
 #include "net/tls.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -408,6 +409,7 @@ int net_ws_connect_tls(struct event_base *base, const char *host, uint16_t port,
     rc = err_set(err, GLOAM_EIO, "cannot connect to %s:%u", host, (unsigned)port);
     goto fail;
   }
+  net_tcp_nodelay(bufferevent_getfd(ws->bev));
   buf_deinit(&req);
   evutil_freeaddrinfo(ai);
   *out = ws;

@@ -15,6 +15,15 @@
  * 2. Memory per open stream: N streams to a node that sends one chunk and
  *    then stalls; once every client has its first chunk, the coordinator's
  *    VmRSS growth over its idle VmRSS, divided by N.
+ * 3. Added time to first token: TTFT_RUNS requests one after another, each
+ *    timed from the first byte sent to the first SSE `data:` line received,
+ *    through the coordinator (auth, reservation, routing, sealing to the
+ *    node, the WebSocket hop, the node opening and sealing its first chunk,
+ *    the coordinator opening it) and "directly": the same request to a
+ *    plain loopback server in a fourth process that answers at once with
+ *    one SSE event (a lower bound for any node's own HTTP path, so the
+ *    difference is an upper bound on what the coordinator adds). p50/p90/
+ *    p99 of both and the difference of the medians.
  * Bounded: the whole run is killed by alarm() after 120 s. Not a CTest test.
  */
 #include <arpa/inet.h>
@@ -175,6 +184,93 @@ static int open_chat(int port, const char *model, int max_tokens) {
   return fd;
 }
 
+/* Waits for the first SSE data line on fd; seconds since t0, or -1. */
+static double first_data(int fd, double t0) {
+  char b[8192];
+  size_t n = 0;
+  while (n < sizeof b - 1) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 5000) <= 0) return -1;
+    ssize_t r = read(fd, b + n, sizeof b - 1 - n);
+    if (r <= 0) return -1;
+    n += (size_t)r;
+    b[n] = 0;
+    if (strstr(b, "\ndata:")) return now_s() - t0;
+  }
+  return -1;
+}
+
+/* The "direct" baseline server: answers each request with one SSE event at
+ * once (reads the headers and the Content-Length body first). */
+static void run_direct(int port_fd) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0 ||
+      getsockname(ls, (struct sockaddr *)&a, &al) < 0)
+    _exit(1);
+  int port = ntohs(a.sin_port);
+  if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port) _exit(1);
+  close(port_fd);
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+      "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+      "\"delta\":{\"content\":\"hi\"}}]}\n\n";
+  for (;;) {
+    int fd = accept(ls, NULL, NULL);
+    if (fd < 0) continue;
+    char b[8192];
+    size_t n = 0;
+    long want = -1;
+    while (n < sizeof b - 1) {
+      ssize_t r = read(fd, b + n, sizeof b - 1 - n);
+      if (r <= 0) break;
+      n += (size_t)r;
+      b[n] = 0;
+      char *end = strstr(b, "\r\n\r\n");
+      if (end && want < 0) {
+        char *cl = strstr(b, "Content-Length: ");
+        want = (long)(end + 4 - b) + (cl ? strtol(cl + 16, NULL, 10) : 0);
+      }
+      if (want >= 0 && (long)n >= want) break;
+    }
+    send_all(fd, resp, sizeof resp - 1);
+    close(fd);
+  }
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+#define TTFT_RUNS 300
+/* TTFT_RUNS timed requests (after 20 warm-up ones) to port; sorted into
+ * out[TTFT_RUNS] in seconds. Returns the number that got a first chunk. */
+static int ttft_series(int port, const char *model, double *out) {
+  int ok = 0;
+  for (int i = -20; i < TTFT_RUNS; i++) {
+    double t0 = now_s();
+    int fd = open_chat(port, model, 16);
+    if (fd < 0) continue;
+    double t = first_data(fd, t0);
+    close(fd);
+    if (i >= 0 && t >= 0) out[ok++] = t;
+  }
+  qsort(out, (size_t)ok, sizeof *out, cmp_double);
+  return ok;
+}
+
+static void ttft_print(const char *what, const double *v, int n) {
+  if (n == 0) {
+    printf("ttft %s: no request got a first chunk\n", what);
+    return;
+  }
+  printf("ttft %s: %d requests, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms\n", what, n, 1e3 * v[n / 2],
+         1e3 * v[n * 9 / 10], 1e3 * v[n * 99 / 100]);
+}
+
 static long metric(int port, const char *name) {
   int fd = connect_port(port);
   if (fd < 0) return -1;
@@ -266,6 +362,7 @@ int main(int argc, char **argv) {
   long want_nodes = 1 + (streams + STALL_SLOTS - 1) / STALL_SLOTS;
   for (int i = 0; i < 400 && metric(port, "gloam_nodes") < want_nodes; i++) usleep(50000);
   int rc = 1;
+  pid_t direct_pid = -1;
   if (metric(port, "gloam_nodes") < want_nodes) {
     fprintf(stderr, "nodes did not register\n");
     goto out;
@@ -326,7 +423,34 @@ int main(int argc, char **argv) {
   free(seen);
   free(fds);
   rc = got == streams ? 0 : 1;
+
+  /* 3. added time to first token (after the stalled streams are gone) */
+  for (int i = 0; i < 100 && metric(port, "gloam_inflight_jobs") > 0; i++) usleep(50000);
+  int dp[2];
+  if (pipe(dp) < 0) goto out;
+  direct_pid = fork();
+  if (direct_pid == 0) {
+    close(dp[0]);
+    run_direct(dp[1]);
+  }
+  close(dp[1]);
+  int direct_port = 0;
+  if (read(dp[0], &direct_port, sizeof direct_port) != (ssize_t)sizeof direct_port) goto out;
+  close(dp[0]);
+  static double via[TTFT_RUNS], direct[TTFT_RUNS];
+  int n_via = ttft_series(port, STALL_MODEL, via);
+  int n_direct = ttft_series(direct_port, STALL_MODEL, direct);
+  ttft_print("through the coordinator (coordinator-sealed)", via, n_via);
+  ttft_print("directly (loopback server answering at once)", direct, n_direct);
+  if (n_via && n_direct)
+    printf("ttft added by the coordinator: p50 %.3f ms\n",
+           1e3 * (via[n_via / 2] - direct[n_direct / 2]));
+  if (n_via < TTFT_RUNS || n_direct < TTFT_RUNS) rc = 1;
 out:
+  if (direct_pid > 0) {
+    kill(direct_pid, SIGTERM);
+    waitpid(direct_pid, NULL, 0);
+  }
   kill(node_pid, SIGTERM);
   kill(coord_pid, SIGTERM);
   waitpid(node_pid, NULL, 0);
