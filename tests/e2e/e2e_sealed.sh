@@ -11,10 +11,13 @@
 #     transcript changed by one byte;
 #   - `gloam proxy` driven by curl (an independent HTTP client), streaming
 #     and not: OpenAI JSON / SSE with Gloam-* headers and a verified receipt;
-#   - the official `openai` SDK against the proxy, when tests/npm has it;
+#   - the official `openai` SDK against the proxy (client-sealed), and the
+#     official `openai` and `@anthropic-ai/sdk` clients straight against the
+#     coordinator (coordinator-sealed), when tests/npm has them;
 #   - a policy nobody meets is refused with an OpenAI-format error;
-#   - the canary appears in no coordinator or node log and not in the
-#     coordinator's database files.
+#   - the canary (in every prompt, coordinator-sealed ones included) appears
+#     in no coordinator or node log and not in the coordinator's database
+#     files.
 #
 # usage: e2e_sealed.sh BINDIR FIXTURES [NPMDIR]     (exit 77: cannot run here)
 set -u
@@ -142,6 +145,9 @@ if [ -n "$NPM" ] && [ -d "$NPM/node_modules/openai" ] && command -v node >/dev/n
   node "$(dirname "$0")/openai_sdk.mjs" "http://127.0.0.1:$PP/v1" "$CANARY" "$NPM" \
     >"$T/sdk.out" 2>&1 || fail "openai SDK: $(cat "$T/sdk.out")"
   ok "openai SDK against the proxy: $(tail -n 1 "$T/sdk.out")"
+  node "$(dirname "$0")/sdk_coordinator.mjs" "$GLOAM_BASE_URL" "$API_KEY" qwen3 "$CANARY" "$NPM" \
+    >"$T/sdk_coord.out" 2>&1 || fail "SDKs against the coordinator: $(cat "$T/sdk_coord.out")"
+  ok "$(tail -n 1 "$T/sdk_coord.out")"
 else
   echo "note: openai npm package not installed; SDK check skipped"
 fi
