@@ -3,9 +3,10 @@
  * kernels/dispatch.c: chooses the kernel backend once from the CPU's features
  * and forwards the public ops (kernels.h) to it.
  *
- * Order of preference: avx512 (AVX-512 F/BW/DQ/VL/VBMI + VNNI + BF16, with the OS
- * saving zmm state), avx2 (AVX2 + FMA + F16C), ref. GLOAM_KERNELS=<name>
- * forces a backend (ref, avx2, avx512) when this CPU can run it; an unknown
+ * Order of preference on x86-64: avx512 (AVX-512 F/BW/DQ/VL/VBMI + VNNI + BF16,
+ * with the OS saving zmm state), avx2 (AVX2 + FMA + F16C), ref. On AArch64:
+ * neon_dotprod (the CPU reports SDOT), neon (always), ref. GLOAM_KERNELS=<name>
+ * forces a backend (ref, avx2, avx512, neon, neon_dotprod) when this CPU can run it; an unknown
  * or unsupported name falls back to the automatic choice. GLOAM_FAST_BF16=1
  * opts into bf16-rounded activations for BF16 weights (kern_fast_bf16).
  *
@@ -51,6 +52,29 @@ static cpu_caps cpu_detect(void) {
 }
 #endif
 
+#if defined(GLOAM_KERNELS_NEON)
+#if defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+static int neon_has_dotprod(void) {
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+}
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+static int neon_has_dotprod(void) {
+  int v = 0;
+  size_t len = sizeof v;
+  return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v == 1;
+}
+#else
+static int neon_has_dotprod(void) {
+  return 0;
+}
+#endif
+#endif
+
 const kern_backend *kern_backend_find(const char *name) {
   if (!name) return NULL;
   if (strcmp(name, "ref") == 0) return &kern_backend_ref;
@@ -58,6 +82,10 @@ const kern_backend *kern_backend_find(const char *name) {
   cpu_caps c = cpu_detect();
   if (strcmp(name, "avx2") == 0 && c.avx2) return &kern_backend_avx2;
   if (strcmp(name, "avx512") == 0 && c.avx512) return &kern_backend_avx512;
+#endif
+#if defined(GLOAM_KERNELS_NEON)
+  if (strcmp(name, "neon") == 0) return &kern_backend_neon;
+  if (strcmp(name, "neon_dotprod") == 0 && neon_has_dotprod()) return &kern_backend_neon_dotprod;
 #endif
   return NULL;
 }
@@ -84,6 +112,10 @@ static void choose_backend(void) {
 #if defined(GLOAM_KERNELS_X86)
   if (!b) b = kern_backend_find("avx512");
   if (!b) b = kern_backend_find("avx2");
+#endif
+#if defined(GLOAM_KERNELS_NEON)
+  if (!b) b = kern_backend_find("neon_dotprod");
+  if (!b) b = kern_backend_find("neon");
 #endif
   g_active = b ? b : &kern_backend_ref;
 }

@@ -92,14 +92,17 @@ int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X
                     int64_t nx, int64_t rows, int64_t cols, size_t ldy);
 #endif
 #if defined(GLOAM_KERNELS_NEON)
+/* AArch64 (arm/): baseline ARMv8.0 NEON, and the same kernels built with
+ * +dotprod (SDOT) for CPUs that report it (kern_neon_dotprod_ok). */
 extern const kern_backend kern_backend_neon;
+extern const kern_backend kern_backend_neon_dotprod;
 #endif
 
 /* GLOAM_FAST_BF16=1: BF16 weights are dotted against activations rounded
  * to bf16 (faster, <= 2^-8 relative error per product). Decided once. */
 int kern_fast_bf16(void);
 
-/* Backend by name ("ref", "avx2", "avx512", "neon") if compiled in and this
+/* Backend by name ("ref", "avx2", "avx512", "neon", "neon_dotprod") if compiled in and this
  * CPU can run it; NULL otherwise. */
 const kern_backend *kern_backend_find(const char *name);
 /* The backend dispatch chose (once, from cpuid and GLOAM_KERNELS). */
@@ -120,5 +123,10 @@ void ref_dequantize_row(enum dtype t, const void *src, float *dst, int64_t n);
 void ref_quantize_row(enum dtype t, const float *src, void *dst, int64_t n);
 void ref_quantize_row_q8_0(const float *src, void *dst, int64_t n);
 void ref_quantize_row_q8_K(const float *src, void *dst, int64_t n);
+/* Reference elementwise ops (ref/ops_ref.c), used by backends without a
+ * SIMD version of them. */
+void ref_softmax(float *x, int64_t n);
+void ref_silu_mul(float *gate, const float *up, int64_t n);
+void ref_gelu_tanh_mul(float *gate, const float *up, int64_t n);
 
 #endif

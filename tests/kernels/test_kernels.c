@@ -397,12 +397,18 @@ static void test_matmul_avx2(void) {
 static void test_matmul_avx512(void) {
   check_backend("avx512");
 }
+static void test_matmul_neon(void) {
+  check_backend("neon");
+}
+static void test_matmul_neon_dotprod(void) {
+  check_backend("neon_dotprod");
+}
 
 static void check_elementwise(const kern_backend *b);
 static void test_elementwise_simd(void) {
-  static const char *names[] = {"avx2", "avx512"};
+  static const char *names[] = {"avx2", "avx512", "neon", "neon_dotprod"};
   int ran = 0;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 4; i++) {
     const kern_backend *b = kern_backend_find(names[i]);
     if (b) {
       check_elementwise(b);
@@ -510,7 +516,7 @@ static double mm_max_rel(const kern_backend *b, kern_pool *pool, const mm_case *
 }
 
 static void test_matmul_float_weights_exact(void) {
-  static const char *names[] = {"ref", "avx2", "avx512"};
+  static const char *names[] = {"ref", "avx2", "avx512", "neon", "neon_dotprod"};
   static const enum dtype types[] = {DT_F32, DT_F16, DT_BF16};
   static const mm_case fixed[] = {
       {DT_F32, 1, 37, 4096}, /* decode, long rows */
@@ -689,6 +695,11 @@ static void test_backend_choice(void) {
   if (env && strcmp(env, "ref") == 0) ASSERT_EQ_STR(name, "ref");
   ASSERT_NOT_NULL(kern_backend_find("ref"));
   ASSERT_TRUE(kern_backend_find("nonsense") == NULL);
+#if defined(GLOAM_KERNELS_NEON)
+  ASSERT_NOT_NULL(kern_backend_find("neon")); /* every AArch64 CPU */
+  if (!env || !*env)
+    ASSERT_EQ_STR(name, kern_backend_find("neon_dotprod") ? "neon_dotprod" : "neon");
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -700,6 +711,7 @@ int main(int argc, char **argv) {
       TEST(test_dequant_q6_K),      TEST(test_dequant_q8_K),
       TEST(test_quant_roundtrip),   TEST(test_matmul_ref),
       TEST(test_matmul_avx2),       TEST(test_matmul_avx512),
+      TEST(test_matmul_neon),       TEST(test_matmul_neon_dotprod),
       TEST(test_elementwise_simd),  TEST(test_matmul_prefill_shapes),
       TEST(test_matmul_amx),        TEST(test_matmul_float_weights_exact),
       TEST(test_elementwise_ref),   TEST(test_pool),

@@ -55,7 +55,7 @@ static void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, f
   for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * (w[i] + w_offset);
 }
 
-static void ref_softmax(float *x, int64_t n) {
+void ref_softmax(float *x, int64_t n) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; i++) max = fmaxf(max, x[i]);
   double sum = 0.0;
@@ -67,11 +67,11 @@ static void ref_softmax(float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-static void ref_silu_mul(float *gate, const float *up, int64_t n) {
+void ref_silu_mul(float *gate, const float *up, int64_t n) {
   for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-static void ref_gelu_tanh_mul(float *gate, const float *up, int64_t n) {
+void ref_gelu_tanh_mul(float *gate, const float *up, int64_t n) {
   const float k = 0.7978845608028654f; /* sqrt(2/pi) */
   for (int64_t i = 0; i < n; i++) {
     float g = gate[i];
