@@ -21,7 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (m.n_models < 1 || m.n_models > NODE_MODELS_MAX) abort();
       if (strlen(m.node_id) == 0 || strlen(m.node_id) > NODE_ID_MAX) abort();
       if (m.max_slots < 1 || !m.receipt_jwk) abort();
+      if (m.tpm != (m.ak_info != NULL) || (m.ak_info && strlen(m.ak_info) > NODE_AK_INFO_MAX))
+        abort();
     }
+    if (m.type == NODE_MSG_CHALLENGE_RESPONSE &&
+        (!m.evidence || m.evidence_len == 0 || m.evidence_len > NODE_EVIDENCE_MAX ||
+         m.activation_len > NODE_ACTIVATION_MAX))
+      abort();
     if (m.type == NODE_MSG_JOB_DONE && (!m.receipt || m.prompt_tokens < 0)) abort();
     if (strlen(m.message) > NODE_TEXT_MAX) abort();
     coord_node_msg_free(&m);

@@ -33,17 +33,22 @@
 extern "C" {
 #endif
 
-/* Ordered: a higher value is a stronger claim. */
+/* Trust levels, ordered: a higher value is a stronger claim (DESIGN §3.5).
+ * The one definition for libgloam_attest, libgloam (client) and the
+ * coordinator. CONFIDENTIAL (a confidential-computing VM report) is a level
+ * requests may ask for; no verifier grants it yet. */
 typedef enum gloam_trust {
   GLOAM_TRUST_NONE = 0,
   GLOAM_TRUST_SOFTWARE = 1,
   GLOAM_TRUST_TPM = 2,
   GLOAM_TRUST_MEASURED = 3,
+  GLOAM_TRUST_CONFIDENTIAL = 4,
 } gloam_trust;
 
-/* "none", "software", "tpm", "measured"; static strings. */
+/* "none", "software", "tpm", "measured", "confidential"; "?" for anything
+ * else. Static strings. */
 GLOAM_API const char *gloam_trust_name(gloam_trust t);
-/* 0, or GLOAM_EINVAL for an unknown name. */
+/* 0, or GLOAM_EINVAL for an unknown name (case-sensitive). */
 GLOAM_API int gloam_trust_parse(const char *name, gloam_trust *out);
 
 #define GLOAM_ATTEST_DEFAULT_MAX_AGE_MS (5 * 60 * 1000)
@@ -79,7 +84,17 @@ typedef struct gloam_attest_policy {
    * the fleet; without one no `measured`. */
   const char *const *secure_boot_pcr7;
   size_t n_secure_boot_pcr7;
+  /* When set, the statement must bind a model with this id (GLOAM_ENOENT
+   * otherwise). */
+  const char *model;
 } gloam_attest_policy;
+
+#define GLOAM_ATTEST_MAX_MODELS 64
+
+typedef struct gloam_attest_model {
+  char id[132];
+  char weights_digest[80]; /* "sha256:<hex>" */
+} gloam_attest_model;
 
 typedef struct gloam_attest_result {
   gloam_trust trust;   /* the verified level (NONE when rejected) */
@@ -91,6 +106,8 @@ typedef struct gloam_attest_result {
   char identity_thumb[48]; /* RFC 7638 thumbprint of the identity key or AK */
   char ak_name[72];        /* hex, TPM evidence only */
   int64_t issued_ms;
+  size_t n_models; /* the models the statement binds, in its order */
+  gloam_attest_model models[GLOAM_ATTEST_MAX_MODELS];
   /* Why the evidence was rejected, or why trust is below `measured`. */
   char reason[GLOAM_ERR_LEN];
 } gloam_attest_result;
@@ -99,8 +116,9 @@ typedef struct gloam_attest_result {
  * Returns 0 when trust >= policy->min_trust (out->trust set);
  * GLOAM_EPOLICY when it verified but below the minimum;
  * GLOAM_EFORMAT, GLOAM_ETOOBIG, GLOAM_EAUTH (signature, quote, chain),
- * GLOAM_EREPLAY (wrong nonce), GLOAM_ESTALE (too old or from the future)
- * when rejected. out->reason says why in every non-zero case. */
+ * GLOAM_EREPLAY (wrong nonce), GLOAM_ESTALE (too old or from the future),
+ * GLOAM_ENOENT (policy->model not bound) when rejected. out->reason says why in every non-zero
+ * case. */
 GLOAM_API int gloam_attest_verify(const char *evidence, size_t len,
                                   const gloam_attest_policy *policy, gloam_attest_result *out);
 

@@ -49,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gloam/attest.h"
 #include "gloam/err.h"
 #include "gloam/receipt.h"
 
@@ -56,20 +57,9 @@
 extern "C" {
 #endif
 
-/* Trust levels, ordered (DESIGN.md §3.5). A level is only ever reported when
- * this library verified it; today only "software" statements can be. */
-typedef enum gloam_trust {
-  GLOAM_TRUST_NONE = 0,     /* nothing verified */
-  GLOAM_TRUST_SOFTWARE = 1, /* a statement signed by a software-held identity key */
-  GLOAM_TRUST_TPM = 2,
-  GLOAM_TRUST_MEASURED = 3,
-  GLOAM_TRUST_CONFIDENTIAL = 4,
-} gloam_trust;
-
-/* "none", "software", "tpm", "measured", "confidential"; "?" otherwise. */
-GLOAM_API const char *gloam_trust_name(gloam_trust t);
-/* Parses a level name. GLOAM_EINVAL for an unknown one. */
-GLOAM_API int gloam_trust_parse(const char *s, gloam_trust *out);
+/* Trust levels (gloam_trust, gloam_trust_name, gloam_trust_parse) come from
+ * gloam/attest.h: one enum for the verifier, the client and the coordinator.
+ * A level is only ever reported when this library verified it. */
 
 #define GLOAM_CLIENT_MAX_BINARIES 32
 #define GLOAM_CLIENT_DEFAULT_MAX_AGE_S 86400u
@@ -86,6 +76,10 @@ typedef struct gloam_client_config {
   uint32_t max_evidence_age_s; /* 0 = GLOAM_CLIENT_DEFAULT_MAX_AGE_S */
   uint32_t timeout_s;          /* per HTTP exchange; 0 = GLOAM_CLIENT_DEFAULT_TIMEOUT_S */
   const char *ca_file;         /* PEM CA bundle for https; NULL = system store */
+  /* PEM bundle of TPM makers' EK root CAs; NULL: no node verifies as `tpm`
+   * (and a TPM statement, which carries no software signature to fall back
+   * on, is rejected). */
+  const char *ek_roots_file;
 } gloam_client_config;
 
 typedef struct gloam_client gloam_client;
@@ -105,7 +99,16 @@ typedef struct gloam_policy {
   const char *const *allowed_binaries; /* NULL / 0: any */
   size_t n_allowed_binaries;
   uint32_t max_age_s;         /* 0: not checked */
-  const char *expected_nonce; /* base64url challenge the statement must carry; NULL: any */
+  const char *expected_nonce; /* base64url challenge the statement must carry (16..64 bytes
+                               * decoded); NULL: any (an offline check) */
+  const char *ek_roots_pem;   /* TPM EK root CAs (PEM); NULL: no `tpm` level */
+  size_t ek_roots_len;
+  /* The AK name (hex) that the coordinator ran credential activation for
+   * (its listing's "ak_name"): a client cannot challenge the node's TPM
+   * itself, so for this one fact it relies on the coordinator. NULL: none. */
+  const char *activated_ak;
+  const char *const *secure_boot_pcr7; /* `measured` golden PCR 7 values (64 hex) */
+  size_t n_secure_boot_pcr7;
 } gloam_policy;
 
 /* What the verifier learned about one node. */
@@ -119,23 +122,24 @@ typedef struct gloam_node_info {
   gloam_trust verified; /* the level this library verified (<= claimed) */
   int accepted;         /* 1 when the node meets the policy */
   int status;           /* 0 when accepted, else the GLOAM_E* reason */
-  char reason[160];     /* why it was rejected; "" when accepted, except at level none */
+  char reason[160];     /* why it was rejected; when accepted: why not a higher level, or "" */
   int64_t issued_ms;    /* statement time (Unix ms) */
   int free_slots, max_slots;
   uint8_t hpke_pk[32];   /* the sealing key (bound by the statement) */
   char receipt_jwk[256]; /* the receipt key (bound by the statement) */
 } gloam_node_info;
 
-/* Verifies one node's evidence offline: `evidence` is the base64url text a
- * node publishes. The statement's signature (by the identity key it
- * carries), its node id, its binding of the HPKE key hpke_pk and of the
- * receipt key receipt_jwk (NULL: not compared, taken from the statement),
- * the model (NULL: any) and the policy are checked at wall time now_ms
- * (0 = now). Always fills *out (with the reason when rejected) and returns 0
- * when accepted, or the reason's GLOAM_E*: GLOAM_EFORMAT malformed,
- * GLOAM_EAUTH bad signature or a binding that differs, GLOAM_ESTALE too old
- * or from the future, GLOAM_EREPLAY wrong nonce, GLOAM_EPOLICY binary not
- * allowed or trust below the minimum, GLOAM_ENOENT model not bound. */
+/* Verifies one node's evidence with gloam_attest_verify(): `evidence` is
+ * the evidence v1 JSON text (docs/attestation.md) the coordinator publishes.
+ * The statement's signature and identity (software key, or TPM quote by an
+ * activated AK whose EK chains to policy->ek_roots_pem), its node id, its binding of the HPKE key
+ * hpke_pk and of the receipt key receipt_jwk (NULL: not compared, taken from the statement), the
+ * model (NULL: any) and the policy are checked at wall time now_ms (0 = now). Always fills *out
+ * (with the reason when rejected) and returns 0 when accepted, or the reason's GLOAM_E*:
+ * GLOAM_EFORMAT malformed, GLOAM_EAUTH bad signature or a binding that differs, GLOAM_ESTALE too
+ * old or from the future, GLOAM_EREPLAY wrong nonce, GLOAM_EPOLICY binary not allowed or trust
+ * below the minimum, GLOAM_ENOENT model not bound. Without policy->expected_nonce the check is
+ * offline: no nonce, the age is checked from issued_ms. */
 GLOAM_API int gloam_evidence_verify(const char *evidence, size_t len, const char *node_id,
                                     const uint8_t *hpke_pk, size_t hpke_pk_len,
                                     const char *receipt_jwk, const char *model,

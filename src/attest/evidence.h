@@ -28,7 +28,7 @@
 #include "attest/identity.h"
 
 #define ATTEST_EVIDENCE_MAX (256 * 1024)
-#define ATTEST_MAX_MODELS 64
+#define ATTEST_MAX_MODELS GLOAM_ATTEST_MAX_MODELS
 
 typedef struct attest_model {
   const char *id;

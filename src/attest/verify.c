@@ -28,14 +28,15 @@
 #define NCERTS 5
 #define FUTURE_SKEW_MS 60000
 
-static const char *const TRUST_NAMES[] = {"none", "software", "tpm", "measured"};
+static const char *const TRUST_NAMES[] = {"none", "software", "tpm", "measured", "confidential"};
+#define N_TRUST (sizeof TRUST_NAMES / sizeof TRUST_NAMES[0])
 
 const char *gloam_trust_name(gloam_trust t) {
-  return (unsigned)t < 4 ? TRUST_NAMES[t] : "none";
+  return (unsigned)t < N_TRUST ? TRUST_NAMES[t] : "?";
 }
 
 int gloam_trust_parse(const char *name, gloam_trust *out) {
-  for (int i = 0; name && i < 4; i++)
+  for (unsigned i = 0; name && i < N_TRUST; i++)
     if (strcmp(name, TRUST_NAMES[i]) == 0) {
       *out = (gloam_trust)i;
       return 0;
@@ -144,7 +145,8 @@ static int check_claims(vctx *v) {
       json_integer_value(json_object_get(pl, "version")) != 1 ||
       !json_is_integer(json_object_get(pl, "version")))
     return err_set(o->reason, GLOAM_EFORMAT, "not a gloam attestation statement v1");
-  if (gloam_trust_parse(trust, &o->claimed) < 0 || o->claimed == GLOAM_TRUST_NONE)
+  if (gloam_trust_parse(trust, &o->claimed) < 0 || o->claimed == GLOAM_TRUST_NONE ||
+      o->claimed > GLOAM_TRUST_MEASURED)
     return err_set(o->reason, GLOAM_EFORMAT, "unknown claimed trust level");
   if (!node || strlen(node) >= sizeof o->node_id || !nonce || !json_is_integer(issued) ||
       !is_digest(bin))
@@ -173,14 +175,25 @@ static int check_claims(vctx *v) {
   json_t *models = json_object_get(pl, "models");
   if (!json_is_array(models) || json_array_size(models) > ATTEST_MAX_MODELS)
     return err_set(o->reason, GLOAM_EFORMAT, "models is not a list");
+  int found = !p->model;
   for (size_t i = 0; i < json_array_size(models); i++) {
-    const char *w = json_string_value(json_object_get(json_array_get(models, i), "weights_digest"));
-    if (!json_is_string(json_object_get(json_array_get(models, i), "id")) || !w)
+    json_t *id = json_object_get(json_array_get(models, i), "id");
+    json_t *w = json_object_get(json_array_get(models, i), "weights_digest");
+    gloam_attest_model *m = &o->models[i];
+    if (!json_is_string(id) || !json_is_string(w) || json_string_length(id) == 0 ||
+        json_string_length(id) >= sizeof m->id || json_string_length(w) >= sizeof m->weights_digest)
       return err_set(o->reason, GLOAM_EFORMAT, "model %zu lacks id or weights_digest", i);
-    if (p->n_weights && !in_list(w, p->weights, p->n_weights))
+    memcpy(m->id, json_string_value(id), json_string_length(id) + 1);
+    memcpy(m->weights_digest, json_string_value(w), json_string_length(w) + 1);
+    o->n_models = i + 1;
+    if (strlen(m->id) != json_string_length(id))
+      return err_set(o->reason, GLOAM_EFORMAT, "model %zu id holds a NUL", i);
+    if (p->n_weights && !in_list(m->weights_digest, p->weights, p->n_weights))
       return err_set(o->reason, GLOAM_EPOLICY, "model %zu weights digest is not on the allow-list",
                      i);
+    found |= p->model && strcmp(p->model, m->id) == 0;
   }
+  if (!found) return err_set(o->reason, GLOAM_ENOENT, "the statement does not bind the model");
   json_t *keys = json_object_get(pl, "keys");
   json_t *hpke = json_object_get(keys, "hpke");
   const char *pk = json_string_value(json_object_get(hpke, "public_key"));

@@ -4,6 +4,8 @@
  *
  *   gloam-coord serve --listen 127.0.0.1:8080 --db gloam.db [--fee-bps N]
  *                     [--tls-cert chain.pem --tls-key key.pem]
+ *                     [--min-trust L] [--ek-roots PEM] [--allow-binaries LIST]
+ *                     [--allow-weights LIST] [--pcr7 LIST] [--attest-max-age-s N]
  *   gloam-coord admin --db gloam.db create-consumer --name alice --credit 5000000
  *
  * `serve` runs until SIGINT/SIGTERM, then fails in-flight requests with
@@ -21,6 +23,7 @@
 #include "core/log.h"
 #include "coord/admin.h"
 #include "coord/coord.h"
+#include "gloam/attest.h"
 #include "net/server.h"
 
 static coord *g_coord;
@@ -33,7 +36,12 @@ static int usage(void) {
   fprintf(stderr,
           "usage: gloam-coord serve --listen HOST:PORT --db FILE [--fee-bps N]\n"
           "                         [--tls-cert PEM --tls-key PEM]\n"
-          "                         [--heartbeat-timeout-ms N] [--port-file F]\n"
+          "                         [--heartbeat-timeout-ms N] [--challenge-interval-ms N]\n"
+          "                         [--port-file F]\n"
+          "                         [--min-trust none|software|tpm|measured] [--ek-roots PEM]\n"
+          "                         [--allow-binaries sha256:HEX,...] [--allow-weights "
+          "sha256:HEX,...]\n"
+          "                         [--pcr7 HEX,...] [--attest-max-age-s N]\n"
           "       gloam-coord admin --db FILE COMMAND ...   (gloam-coord admin help)\n");
   return 2;
 }
@@ -69,7 +77,25 @@ static int serve(int argc, char **argv) {
       bad = parse_int(v, 0, 10000, &cfg.fee_bps);
     else if (strcmp(a, "--heartbeat-timeout-ms") == 0)
       bad = parse_int(v, 100, 3600000, &cfg.heartbeat_timeout_ms);
-    else
+    else if (strcmp(a, "--challenge-interval-ms") == 0)
+      bad = parse_int(v, 100, 86400000, &cfg.challenge_interval_ms);
+    else if (strcmp(a, "--min-trust") == 0) {
+      gloam_trust t = GLOAM_TRUST_NONE;
+      bad = gloam_trust_parse(v, &t) < 0 || t > GLOAM_TRUST_MEASURED;
+      cfg.attest_min_trust = (int)t;
+    } else if (strcmp(a, "--ek-roots") == 0)
+      cfg.attest_ek_roots = v;
+    else if (strcmp(a, "--allow-binaries") == 0)
+      cfg.attest_binaries = v;
+    else if (strcmp(a, "--allow-weights") == 0)
+      cfg.attest_weights = v;
+    else if (strcmp(a, "--pcr7") == 0)
+      cfg.attest_pcr7 = v;
+    else if (strcmp(a, "--attest-max-age-s") == 0) {
+      int s;
+      bad = parse_int(v, 1, 86400, &s);
+      cfg.attest_max_age_ms = s * 1000;
+    } else
       return usage();
     if (bad) return usage();
   }

@@ -7,10 +7,11 @@
  *              [--system TEXT] [--save DIR] [--raw] [-i] ["prompt" | -]
  *   gloam models | nodes [--model M] | balance | usage
  *   gloam verify --receipt FILE --transcript FILE (--key FILE | --evidence FILE) [--request FILE]
- *   gloam verify --evidence FILE [--node-id ID]
+ *   gloam verify --evidence FILE [--node-id ID] [--nonce B64URL] [--ak NAME]
  *   gloam proxy --listen 127.0.0.1:PORT [--port-file FILE]
  * Global: --base-url URL, --api-key KEY, --config FILE, --min-trust LEVEL,
- *         --allow-binary sha256:HEX (repeatable), --max-evidence-age S, --ca-file F
+ *         --allow-binary sha256:HEX (repeatable), --max-evidence-age S, --ca-file F,
+ *         --ek-roots PEM (TPM makers' EK roots: without them no node verifies as tpm)
  *
  * Settings: flags > GLOAM_BASE_URL / GLOAM_API_KEY / GLOAM_MODEL /
  * GLOAM_MIN_TRUST > config file (~/.config/gloam/config) > defaults.
@@ -30,7 +31,9 @@
 #include "client/config.h"
 #include "client/proxy.h"
 #include "client/sse.h"
+#include "core/buf.h"
 #include "core/codec.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "gloam/client.h"
@@ -44,7 +47,7 @@ typedef struct opts {
   client_conf flags;
   const char *config_file;
   const char *node, *system, *save, *listen, *port_file;
-  const char *receipt, *transcript, *key, *evidence, *request, *node_id;
+  const char *receipt, *transcript, *key, *evidence, *request, *node_id, *nonce, *ak;
   uint32_t max_tokens;
   int interactive, raw, json;
   const char *prompt;
@@ -57,10 +60,11 @@ static int usage(void) {
           "       gloam models [--json] | nodes [--model M] [--json] | balance | usage\n"
           "       gloam verify --receipt FILE --transcript FILE (--key FILE | --evidence FILE)\n"
           "                    [--request FILE]\n"
-          "       gloam verify --evidence FILE [--node-id ID]\n"
+          "       gloam verify --evidence FILE [--node-id ID] [--nonce B64URL] [--ak NAME]\n"
           "       gloam proxy --listen 127.0.0.1:PORT [--port-file FILE]\n"
           "global: --base-url URL --api-key KEY --config FILE --min-trust none|software|tpm|...\n"
           "        --allow-binary sha256:HEX (repeatable) --max-evidence-age S --ca-file FILE\n"
+          "        --ek-roots PEM\n"
           "env:    GLOAM_BASE_URL GLOAM_API_KEY GLOAM_MODEL GLOAM_MIN_TRUST GLOAM_CONFIG\n");
   return 2;
 }
@@ -119,6 +123,12 @@ static int parse_args(int argc, char **argv, opts *o) {
       rc = copy_flag(f->min_trust, sizeof f->min_trust, v);
     else if (strcmp(a, "--ca-file") == 0)
       rc = copy_flag(f->ca_file, sizeof f->ca_file, v);
+    else if (strcmp(a, "--ek-roots") == 0)
+      rc = copy_flag(f->ek_roots, sizeof f->ek_roots, v);
+    else if (strcmp(a, "--nonce") == 0)
+      o->nonce = v;
+    else if (strcmp(a, "--ak") == 0)
+      o->ak = v;
     else if (strcmp(a, "--max-evidence-age") == 0)
       rc = parse_u32(v, &f->max_age_s);
     else if (strcmp(a, "--allow-binary") == 0) {
@@ -479,9 +489,11 @@ static int cmd_nodes(gloam_client *c, const client_conf *conf, const opts *o) {
     printf("%-24s %-24s %-9s %-9s %-7s %s\n", "NODE", "MODEL", "VERIFIED", "CLAIMED", "SLOTS",
            "POLICY");
     for (size_t i = 0; i < n; i++)
-      printf("%-24s %-24s %-9s %-9s %3d/%-3d %s%s\n", v[i].id, v[i].model[0] ? v[i].model : "-",
+      printf("%-24s %-24s %-9s %-9s %3d/%-3d %s%s%s%s\n", v[i].id, v[i].model[0] ? v[i].model : "-",
              gloam_trust_name(v[i].verified), gloam_trust_name(v[i].claimed), v[i].free_slots,
-             v[i].max_slots, v[i].accepted ? "ok" : "rejected: ", v[i].reason);
+             v[i].max_slots,
+             v[i].accepted ? "ok" : "rejected: ", v[i].accepted && v[i].reason[0] ? " (" : "",
+             v[i].reason, v[i].accepted && v[i].reason[0] ? ")" : "");
     if (n == 0) printf("(no nodes%s%s)\n", model ? " for " : "", model ? model : "");
   }
   gloam_node_list_free(v);
@@ -526,8 +538,22 @@ static int verify_evidence_only(const opts *o, gloam_node_info *info) {
     free(ev);
     return usage();
   }
+  p.expected_nonce = o->nonce;
+  p.activated_ak = o->ak;
+  buf roots;
+  buf_init(&roots, 1u << 20);
+  char err[GLOAM_ERR_LEN];
+  if (o->flags.ek_roots[0] && file_read_all(o->flags.ek_roots, &roots, err) < 0) {
+    fprintf(stderr, "gloam: %s\n", err);
+    free(ev);
+    buf_deinit(&roots);
+    return 2;
+  }
+  p.ek_roots_pem = roots.len ? (const char *)roots.data : NULL;
+  p.ek_roots_len = roots.len;
   int rc = gloam_evidence_verify(ev, n, o->node_id, NULL, 0, NULL, NULL, &p, 0, info);
   free(ev);
+  buf_deinit(&roots);
   if (rc < 0) {
     printf("evidence: REJECTED: %s\n", info->reason);
     return 1;

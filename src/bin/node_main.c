@@ -5,6 +5,7 @@
  *   gloam-node serve --coordinator URL --token TOKEN --model PATH
  *                    [--model-id ID] [--threads N] [--slots N] [--config FILE]
  *                    [--state-dir DIR] [--tokenizer PATH] [--n-ctx N]
+ *                    [--identity software|tpm|tpm:TCTI] [--ek-chain PEM]
  *   gloam-node doctor      prints this machine's protection posture as JSON
  *
  * Flags override the config file. The token may also come from the
@@ -28,6 +29,7 @@ static int usage(void) {
           "usage: gloam-node serve --coordinator URL --token TOKEN --model PATH\n"
           "                        [--model-id ID] [--threads N] [--slots N] [--config FILE]\n"
           "                        [--state-dir DIR] [--tokenizer PATH] [--n-ctx N]\n"
+          "                        [--identity software|tpm|tpm:TCTI] [--ek-chain PEM]\n"
           "       gloam-node doctor\n");
   return 2;
 }
@@ -95,14 +97,16 @@ static int cmd_doctor(void) {
   if (!s) return 1;
   printf("%s\n", s);
   free(s);
-  printf("trust level reachable now: software (identity key in a 0600 file)\n");
+  printf(
+      "trust level reachable now: software (identity key in a 0600 file), or tpm with\n"
+      "  identity = tpm (docs/node.md)\n");
   if (hrc < 0) printf("warning: %s\n", err);
   if (!p.memfd_secret) printf("to raise: a kernel with memfd_secret (secretmem.enable=1)\n");
   if (p.yama_ptrace_scope < 3) printf("to raise: Yama ptrace_scope 3\n");
   if (strcmp(p.lockdown, "none") == 0 || strcmp(p.lockdown, "unknown") == 0)
     printf("to raise: kernel lockdown (lockdown=integrity or confidentiality)\n");
   if (strcmp(p.secure_boot, "enabled") != 0) printf("to raise: UEFI Secure Boot\n");
-  printf("to raise: a TPM 2.0 identity (issue 7, not implemented yet)\n");
+  printf("to raise: a TPM 2.0 identity (identity = tpm[:TCTI], ek_chain = PEM)\n");
   return 0;
 }
 

@@ -12,7 +12,9 @@
 
 #include "client/client_impl.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/time.h"
 #include "http/json.h"
 
@@ -25,6 +27,7 @@ void gloam_client_free(gloam_client *c) {
   }
   for (size_t i = 0; c->binaries && i < c->policy.n_allowed_binaries; i++) mem_free(c->binaries[i]);
   mem_free(c->binaries);
+  mem_free(c->ek_roots);
   if (c->ssl) SSL_CTX_free(c->ssl);
   mem_free(c);
 }
@@ -39,6 +42,23 @@ static int key_ok(const char *k) {
   for (size_t i = 0; i < n; i++)
     if (k[i] <= 0x20 || k[i] > 0x7e) return 0;
   return 1;
+}
+
+/* The EK roots PEM bundle (at most 1 MiB). */
+static int load_roots(gloam_client *c, const char *path, char *err) {
+  buf b;
+  buf_init(&b, 1u << 20);
+  int rc = file_read_all(path, &b, err);
+  if (rc == 0 && b.len == 0) rc = err_set(err, GLOAM_EINVAL, "%s is empty", path);
+  if (rc < 0) {
+    buf_deinit(&b);
+    return rc == GLOAM_ENOMEM ? rc : GLOAM_EINVAL;
+  }
+  size_t n;
+  c->ek_roots = (char *)buf_take(&b, &n);
+  c->policy.ek_roots_pem = c->ek_roots;
+  c->policy.ek_roots_len = n;
+  return 0;
 }
 
 int gloam_client_new(gloam_client **out, const gloam_client_config *cfg, char *err) {
@@ -71,6 +91,7 @@ int gloam_client_new(gloam_client **out, const gloam_client_config *cfg, char *e
       if (!c->binaries[i]) goto oom;
     }
   }
+  if (cfg->ek_roots_file && (rc = load_roots(c, cfg->ek_roots_file, err)) < 0) goto fail;
   c->policy.allowed_binaries = (const char *const *)c->binaries;
   c->policy.min_trust = cfg->min_trust;
   c->policy.max_age_s =

@@ -29,7 +29,8 @@ struct gloam_client {
   char *base_url;
   char *api_key;
   char **binaries;
-  gloam_policy policy; /* allowed_binaries points at binaries */
+  char *ek_roots;      /* PEM, NUL-terminated, or NULL */
+  gloam_policy policy; /* allowed_binaries points at binaries, ek_roots_pem at ek_roots */
   uint32_t timeout_s;
   SSL_CTX *ssl; /* read-only after creation; NULL for http:// */
 };

@@ -53,6 +53,7 @@ static int set_key(client_conf *c, const char *k, const char *v) {
   if (strcmp(k, "api_key") == 0) return set_str(c->api_key, sizeof c->api_key, v, n);
   if (strcmp(k, "model") == 0) return set_str(c->model, sizeof c->model, v, n);
   if (strcmp(k, "ca_file") == 0) return set_str(c->ca_file, sizeof c->ca_file, v, n);
+  if (strcmp(k, "ek_roots") == 0) return set_str(c->ek_roots, sizeof c->ek_roots, v, n);
   if (strcmp(k, "min_trust") == 0) {
     gloam_trust t;
     if (gloam_trust_parse(v, &t) < 0) return -1;
@@ -172,6 +173,7 @@ int client_conf_resolve(client_conf *out, const client_conf *flags, client_geten
     if (flags->model[0]) memcpy(out->model, flags->model, sizeof out->model);
     if (flags->min_trust[0]) memcpy(out->min_trust, flags->min_trust, sizeof out->min_trust);
     if (flags->ca_file[0]) memcpy(out->ca_file, flags->ca_file, sizeof out->ca_file);
+    if (flags->ek_roots[0]) memcpy(out->ek_roots, flags->ek_roots, sizeof out->ek_roots);
     if (flags->max_age_s) out->max_age_s = flags->max_age_s;
     if (flags->n_binaries) {
       memcpy(out->binaries, flags->binaries, sizeof out->binaries);
@@ -194,5 +196,6 @@ int client_conf_to_config(const client_conf *c, gloam_client_config *cfg,
   cfg->n_allowed_binaries = c->n_binaries;
   cfg->max_evidence_age_s = c->max_age_s;
   cfg->ca_file = c->ca_file[0] ? c->ca_file : NULL;
+  cfg->ek_roots_file = c->ek_roots[0] ? c->ek_roots : NULL;
   return 0;
 }

@@ -14,6 +14,7 @@
  *   allowed_binaries = sha256:ab12..., sha256:cd34...
  *   max_evidence_age_s = 86400
  *   ca_file = /etc/ssl/my-ca.pem
+ *   ek_roots = /etc/gloam/tpm-ek-roots.pem   (TPM makers' EK root CAs)
  *
  * A file that holds api_key must not be readable by group or others.
  * Ownership: plain value struct, no heap. Thread safety: pure functions.
@@ -38,6 +39,7 @@ typedef struct client_conf {
   size_t n_binaries;
   uint32_t max_age_s;
   char ca_file[512];
+  char ek_roots[512];
 } client_conf;
 
 /* Reads key = value lines into c (only keys present are set). GLOAM_ENOENT

@@ -2,7 +2,9 @@
  *
  * client/nodes.c: reading GET /v1/nodes and verifying every node's
  * evidence. The coordinator's own "trust" field is ignored: the level
- * reported is what gloam_evidence_verify() established on this machine.
+ * reported is what gloam_evidence_verify() (gloam_attest_verify underneath)
+ * established on this machine, against the nonce the coordinator published
+ * with the statement.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,9 @@ static void verify_one(json_t *n, const char *model, const gloam_policy *p, int6
     gloam_policy pn = *p;
     const char *nonce = json_string_value(json_object_get(n, "evidence_nonce"));
     if (nonce) pn.expected_nonce = nonce;
+    /* the AK the coordinator activated (credential activation needs the
+     * TPM's answer, which only the challenger sees; docs/client.md) */
+    pn.activated_ak = json_string_value(json_object_get(n, "ak_name"));
     int rc =
         gloam_evidence_verify(ev, ev ? strlen(ev) : 0, id, pk, 32, jwk_text, model, &pn, now_ms, o);
     if (rc < 0 && unverified_ok(&pn) && listing_model(n, model, o) == 0) {

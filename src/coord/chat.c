@@ -412,7 +412,7 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
     return;
   }
   cnode *n = h.node_id[0] ? coord_node_find(c, h.node_id) : NULL;
-  if (!n || n->draining) {
+  if (!n || n->draining || !coord_attest_routable(n)) {
     coord_chat_reject(
         c, req, 503, "node_unavailable", NULL,
         "The node this request is sealed to is not available; pick another from /v1/nodes.");

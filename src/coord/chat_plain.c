@@ -26,6 +26,7 @@
 #include "coord/anthropic.h"
 #include "coord/chat_req.h"
 #include "coord/coord_impl.h"
+#include "gloam/attest.h"
 #include "http/error.h"
 #include "http/sse.h"
 
@@ -33,10 +34,8 @@
 #define DONE_EVENT "data: [DONE]\n\n"
 
 static int trust_rank(const char *t) {
-  static const char *levels[] = {"none", "software", "tpm", "measured", "confidential"};
-  for (int i = 0; i < 5; i++)
-    if (strcmp(t, levels[i]) == 0) return i;
-  return -1;
+  gloam_trust v;
+  return gloam_trust_parse(t, &v) == 0 ? (int)v : -1;
 }
 
 /* The request's minimum trust: Gloam-Min-Trust header or {"gloam":{"min_trust":..}}. */
@@ -69,7 +68,7 @@ static cnode *pick(coord *c, const char *model, enum chat_format format, int nee
   for (cnode *n = c->nodes; n; n = n->next) {
     if (!n->registered || n->closing || n->draining || !coord_node_serves(n, model) || tried(j, n))
       continue;
-    if (trust_rank(n->trust) < need) continue;
+    if (trust_rank(n->trust) < need || !coord_attest_routable(n)) continue;
     trust_ok = true;
     if (!format_ok(n, format)) continue;
     fmt_ok = true;

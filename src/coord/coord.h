@@ -46,6 +46,15 @@ typedef struct coord_config {
   int queue_timeout_ms;        /* longest wait in the queue before 503 */
   int ledger_delay_ms;         /* tests only: each settle/refund task first sleeps this long
                                   on its worker (0 in production) */
+  /* Attestation policy (docs/coordinator.md "Attestation"); lists are
+   * comma-separated. A node is routed only once its evidence verified at
+   * attest_min_trust or above (a gloam_trust; 0 = none: any verified node). */
+  int attest_min_trust;
+  const char *attest_ek_roots; /* PEM file of EK root CAs; NULL: no TPM node can register */
+  const char *attest_binaries; /* allowed "sha256:<hex>" node binaries; NULL: any */
+  const char *attest_weights;  /* allowed weights digests; NULL: any */
+  const char *attest_pcr7;     /* Secure Boot PCR 7 golden values (hex); NULL: no `measured` */
+  int attest_max_age_ms;       /* statement age limit; 0: 5 min */
 } coord_config;
 
 void coord_config_default(coord_config *cfg);

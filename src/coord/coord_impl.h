@@ -50,13 +50,13 @@ typedef struct cnode {
   uint8_t hpke_pk[32];
   char *receipt_jwk;
   gloam_receipt_key *rkey;
-  char *evidence;
   json_t *hardware;
-  const char *trust; /* static string: "none" until evidence is verified */
+  const char *trust; /* gloam_trust_name() of the verified level; "none" until verified */
   uint64_t connected_ms, last_seen_ms;
   char challenge[64];
   uint64_t challenge_sent_ms, challenge_ok_ms;
   bool challenge_pending;
+  struct cnode_att *att; /* node_attest.c: evidence, nonce, AK, pending task */
   cjob *jobs;
   int n_jobs;
 } cnode;
@@ -126,8 +126,9 @@ struct coord {
   coord_store *wstore; /* ledger.c: settle/refund, on the workq, under wlock */
   pthread_mutex_t wlock;
   bool wlock_ok;
-  struct net_workq *wq; /* slow work off the loop: receipts, ledger writes */
-  bool wq_closing;      /* coord_free: run ledger writes inline */
+  struct net_workq *wq;        /* slow work off the loop: receipts, ledger writes, attestation */
+  struct coord_attest *attest; /* node_attest.c: policy and identity pins */
+  bool wq_closing;             /* coord_free: run ledger writes inline */
   int port;
   cnode *nodes;
   int n_nodes;
@@ -153,6 +154,26 @@ int coord_node_send_json(cnode *n, json_t *msg); /* steals msg */
 int coord_node_send_bin(cnode *n, int kind, const uint8_t job[NODE_JOB_ID_LEN], const uint8_t *p,
                         size_t len);
 void coord_node_sweep(coord *c, uint64_t now_ms);
+/* Sends a fresh challenge (with a credential activation challenge when
+ * credential is non-NULL; stolen). */
+int coord_node_send_challenge(cnode *n, json_t *credential);
+void coord_node_evict(cnode *n, uint16_t code, const char *why);
+
+/* node_attest.c: evidence verification on the worker queue (docs/attestation.md).
+ * Loop thread only; the workers see copies. */
+int coord_attest_init(coord *c, char *err);
+void coord_attest_free(coord *c);
+/* After "registered": TPM nodes get a credential activation challenge
+ * (made on a worker), software nodes a plain challenge. */
+void coord_attest_on_register(cnode *n, node_msg *m);
+/* A challenge_response whose nonce matched: verified on a worker; the node
+ * is evicted if it fails, else its trust, evidence and nonce are updated. */
+void coord_attest_on_response(cnode *n, node_msg *m);
+void coord_attest_node_gone(cnode *n);
+/* The node's evidence verified and meets the coordinator's minimum. */
+bool coord_attest_routable(const cnode *n);
+/* Adds "evidence", "evidence_nonce", "ak_name" to a node's JSON. */
+void coord_attest_publish(const cnode *n, json_t *o);
 void coord_node_close_all(coord *c);
 
 /* chat.c */

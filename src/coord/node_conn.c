@@ -75,7 +75,7 @@ static void node_destroy(cnode *n) {
   fail_jobs(n, "node_disconnected", "The node serving this request disconnected.");
   free(n->receipt_jwk);
   gloam_receipt_key_free(n->rkey);
-  mem_free(n->evidence);
+  coord_attest_node_gone(n);
   json_decref(n->hardware);
   mem_free(n);
 }
@@ -98,14 +98,23 @@ static void node_evict(cnode *n, uint16_t code, const char *why) {
   net_ws_close(n->ws, code);
 }
 
-static int send_challenge(cnode *n) {
+void coord_node_evict(cnode *n, uint16_t code, const char *why) {
+  node_evict(n, code, why);
+}
+
+int coord_node_send_challenge(cnode *n, json_t *credential) {
   uint8_t raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) return GLOAM_ECRYPTO;
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    json_decref(credential);
+    return GLOAM_ECRYPTO;
+  }
   codec_b64_encode(raw, sizeof raw, n->challenge, sizeof n->challenge, CODEC_B64_URL);
   n->challenge_pending = true;
   n->challenge_sent_ms = time_mono_ms();
-  return coord_node_send_json(n,
-                              json_pack("{s:s,s:s}", "type", "challenge", "nonce", n->challenge));
+  json_t *m = json_pack("{s:s,s:s}", "type", "challenge", "nonce", n->challenge);
+  if (m && credential) json_object_set(m, "credential", credential);
+  json_decref(credential);
+  return coord_node_send_json(n, m);
 }
 
 static void on_register(cnode *n, node_msg *m) {
@@ -134,20 +143,23 @@ static void on_register(cnode *n, node_msg *m) {
   memcpy(n->hpke_pk, m->hpke_pk, sizeof n->hpke_pk);
   n->receipt_jwk = m->receipt_jwk;
   m->receipt_jwk = NULL;
-  n->evidence = mem_strdup(m->evidence);
   n->hardware = m->hardware ? json_deep_copy(m->hardware) : json_object();
-  if (!n->evidence || !n->hardware) {
+  if (!n->hardware) {
     node_evict(n, 1011, "out of memory");
     return;
   }
-  n->trust = "none"; /* evidence verification lands with the attest module */
+  n->trust = "none"; /* until its first challenge_response verifies (node_attest.c) */
   n->registered = true;
   n->last_seen_ms = time_mono_ms();
   coord_node_send_json(n, json_pack("{s:s,s:s,s:i,s:i}", "type", "registered", "node_id", n->id,
                                     "heartbeat_interval_ms", c->cfg.heartbeat_interval_ms,
                                     "heartbeat_timeout_ms", c->cfg.heartbeat_timeout_ms));
-  send_challenge(n);
-  coord_queue_kick(c);
+  /* the first challenge is pending from now: a TPM node's waits for its
+   * credential activation challenge, made on a worker */
+  n->challenge[0] = 0;
+  n->challenge_pending = true;
+  n->challenge_sent_ms = time_mono_ms();
+  coord_attest_on_register(n, m);
   log_line l;
   if (log_begin(&l, LOG_INFO, "node.registered")) {
     log_str(&l, "node_id", n->id);
@@ -183,12 +195,13 @@ static void on_text(cnode *n, const uint8_t *data, size_t len) {
       on_register(n, &m);
       break;
     case NODE_MSG_CHALLENGE_RESPONSE:
-      if (!n->challenge_pending || strcmp(m.nonce, n->challenge) != 0) {
+      if (!n->challenge_pending || !n->challenge[0] || strcmp(m.nonce, n->challenge) != 0) {
         node_evict(n, CLOSE_PROTO, "challenge response does not match");
         break;
       }
       n->challenge_pending = false;
       n->challenge_ok_ms = time_mono_ms();
+      coord_attest_on_response(n, &m);
       break;
     case NODE_MSG_HEARTBEAT:
       n->load = m.load;
@@ -308,7 +321,7 @@ void coord_node_sweep(coord *c, uint64_t now) {
     }
     if (!n->challenge_pending &&
         now - n->challenge_sent_ms > (uint64_t)c->cfg.challenge_interval_ms)
-      send_challenge(n);
+      coord_node_send_challenge(n, NULL);
     cjob *jn;
     for (cjob *j = n->jobs; j; j = jn) {
       jn = j->next;

@@ -70,6 +70,47 @@ static int valid_node_id(const char *s) {
   return 1;
 }
 
+/* "attestation": {"identity":"software"|"tpm","ak_info":{...}} (optional:
+ * a node without it is a software identity). The ak_info object is only
+ * bounded here; gloam_attest_make_challenge() parses it on a worker. */
+static int parse_attestation(node_msg *m, json_t *a, char *err) {
+  if (!a) return 0;
+  const char *id = json_string_value(json_object_get(a, "identity"));
+  if (!json_is_object(a) || !id || (strcmp(id, "software") != 0 && strcmp(id, "tpm") != 0))
+    return err_set(err, GLOAM_EFORMAT, "attestation.identity must be software or tpm");
+  m->tpm = strcmp(id, "tpm") == 0;
+  json_t *info = json_object_get(a, "ak_info");
+  if (!m->tpm) return 0;
+  if (!json_is_object(info)) return err_set(err, GLOAM_EFORMAT, "a tpm identity needs ak_info");
+  m->ak_info = json_dumps(info, JSON_COMPACT);
+  if (!m->ak_info || strlen(m->ak_info) > NODE_AK_INFO_MAX)
+    return err_set(err, GLOAM_EFORMAT, "attestation.ak_info too large");
+  return 0;
+}
+
+/* challenge_response: the nonce, the evidence text, the optional answer to
+ * a credential activation challenge (base64url). */
+static int parse_response(node_msg *m, char *err) {
+  int rc = copy_str(m->root, "nonce", m->nonce, sizeof m->nonce, 1, 1, err);
+  if (rc < 0) return rc;
+  json_t *ev = json_object_get(m->root, "evidence");
+  if (!json_is_string(ev) || json_string_length(ev) == 0 ||
+      json_string_length(ev) > NODE_EVIDENCE_MAX)
+    return err_set(err, GLOAM_EFORMAT, "evidence must be evidence v1 text up to %d bytes",
+                   NODE_EVIDENCE_MAX);
+  m->evidence = json_string_value(ev);
+  m->evidence_len = json_string_length(ev);
+  json_t *act = json_object_get(m->root, "activation");
+  if (!act) return 0;
+  long n = json_is_string(act) && json_string_length(act) <= 2 * NODE_ACTIVATION_MAX
+               ? codec_b64_decode(json_string_value(act), json_string_length(act), m->activation,
+                                  sizeof m->activation, CODEC_B64_URL)
+               : -1;
+  if (n <= 0) return err_set(err, GLOAM_EFORMAT, "activation must be base64url of 1..64 bytes");
+  m->activation_len = (size_t)n;
+  return 0;
+}
+
 static int parse_register(node_msg *m, char *err) {
   json_t *r = m->root;
   int64_t v;
@@ -132,22 +173,7 @@ static int parse_register(node_msg *m, char *err) {
   m->receipt_jwk = json_dumps(rk, JSON_COMPACT | JSON_SORT_KEYS);
   if (!m->receipt_jwk || strlen(m->receipt_jwk) > 1024)
     return err_set(err, GLOAM_EFORMAT, "receipt jwk too large");
-  json_t *ev = json_object_get(r, "evidence");
-  m->evidence = "";
-  if (ev) {
-    if (!json_is_string(ev) || json_string_length(ev) > NODE_EVIDENCE_MAX)
-      return err_set(err, GLOAM_EFORMAT, "evidence must be base64url text up to %d bytes",
-                     NODE_EVIDENCE_MAX);
-    const char *e = json_string_value(ev);
-    for (size_t i = 0; i < json_string_length(ev); i++) {
-      char c = e[i];
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_'))
-        return err_set(err, GLOAM_EFORMAT, "evidence must be base64url");
-    }
-    m->evidence = e;
-  }
-  return 0;
+  return parse_attestation(m, json_object_get(r, "attestation"), err);
 }
 
 static int parse_job_ref(node_msg *m, char *err) {
@@ -168,13 +194,7 @@ static int parse_body(node_msg *m, const char *type, char *err) {
   }
   if (strcmp(type, "challenge_response") == 0) {
     m->type = NODE_MSG_CHALLENGE_RESPONSE;
-    rc = copy_str(r, "nonce", m->nonce, sizeof m->nonce, 1, 1, err);
-    if (rc < 0) return rc;
-    json_t *ev = json_object_get(r, "evidence");
-    if (ev && (!json_is_string(ev) || json_string_length(ev) > NODE_EVIDENCE_MAX))
-      return err_set(err, GLOAM_EFORMAT, "bad evidence");
-    m->evidence = ev ? json_string_value(ev) : "";
-    return 0;
+    return parse_response(m, err);
   }
   if (strcmp(type, "heartbeat") == 0) {
     m->type = NODE_MSG_HEARTBEAT;
@@ -257,6 +277,7 @@ void coord_node_msg_free(node_msg *m) {
   if (!m) return;
   json_decref(m->root);
   free(m->receipt_jwk); /* from json_dumps */
+  free(m->ak_info);
   memset(m, 0, sizeof *m);
 }
 

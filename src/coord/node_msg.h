@@ -24,7 +24,9 @@
 #define NODE_PROTOCOL_VERSION 1
 #define NODE_MSG_MAX (64 * 1024)
 #define NODE_REGISTER_MAX (256 * 1024)
-#define NODE_EVIDENCE_MAX (192 * 1024)
+#define NODE_EVIDENCE_MAX (60 * 1024) /* evidence v1 text in a challenge_response */
+#define NODE_AK_INFO_MAX (32 * 1024)
+#define NODE_ACTIVATION_MAX 64
 #define NODE_JSON_DEPTH 16
 #define NODE_ID_MAX 64
 #define NODE_MODELS_MAX 32
@@ -61,12 +63,17 @@ typedef struct node_msg {
   bool json_object, json_schema; /* capabilities.response_format */
   uint16_t kem_id;
   uint8_t hpke_pk[32];
-  char *receipt_jwk;    /* owned, compact JSON text of keys.receipt.jwk */
-  const char *evidence; /* borrowed, base64url, may be "" */
-  json_t *hardware;     /* borrowed, an object */
+  char *receipt_jwk; /* owned, compact JSON text of keys.receipt.jwk */
+  json_t *hardware;  /* borrowed, an object */
+  bool tpm;          /* attestation.identity is "tpm" */
+  char *ak_info;     /* owned, compact JSON of attestation.ak_info (TPM), or NULL */
 
   /* challenge_response */
   char nonce[64];
+  const char *evidence; /* borrowed: evidence v1 JSON text (docs/attestation.md) */
+  size_t evidence_len;
+  uint8_t activation[NODE_ACTIVATION_MAX]; /* the credential activation answer */
+  size_t activation_len;                   /* 0: none */
 
   /* heartbeat */
   double load, prefill_tps, decode_tps;

@@ -149,7 +149,7 @@ static json_t *node_json(cnode *n, int with_evidence) {
                 "free_slots", n->max_slots - n->n_jobs, "prefill_tps", n->prefill_tps, "decode_tps",
                 n->decode_tps, "draining", n->draining);
   if (o && with_evidence) {
-    json_object_set_new(o, "evidence", json_string(n->evidence));
+    coord_attest_publish(n, o);
     json_object_set(o, "hardware", n->hardware);
   }
   return o;
@@ -437,6 +437,7 @@ int coord_new(coord **out, struct event_base *base, const coord_config *cfg, cha
   }
   if (n_refunded) log_event(LOG_WARN, "ledger.recovered", "refunded", "open reservations");
   rc = coord_ledger_init(c, err);
+  if (rc == 0) rc = coord_attest_init(c, err);
   if (rc < 0) goto fail;
   net_http_limits lim = NET_HTTP_LIMITS_DEFAULT;
   lim.max_body_bytes = cfg->max_body_bytes;
@@ -524,6 +525,7 @@ void coord_free(coord *c) {
   if (c->tls) SSL_CTX_free(c->tls);
   http_router_free(c->router);
   coord_ledger_free(c);
+  coord_attest_free(c);
   coord_store_close(c->store);
   if (c->stop_pipe[0] >= 0) close(c->stop_pipe[0]);
   if (c->stop_pipe[1] >= 0) close(c->stop_pipe[1]);

@@ -22,6 +22,7 @@
 #include "core/secure.h"
 #include "crypto/es256.h"
 #include "crypto/receipt_claims.h"
+#include "crypto/receipt_signer.h"
 
 #define JWS_TYP "gloam-receipt"
 #define N_CLAIMS 12
@@ -161,6 +162,10 @@ void gloam_receipt_signer_free(gloam_receipt_signer *s) {
 int gloam_receipt_signer_public_jwk(const gloam_receipt_signer *s, char *out, size_t cap) {
   int n = es256_public_jwk(s->key, out, cap);
   return n < 0 ? n : 0;
+}
+
+es256_key *receipt_signer_key(const gloam_receipt_signer *s) {
+  return s->key;
 }
 
 int gloam_receipt_signer_public_pem(const gloam_receipt_signer *s, char *out, size_t cap) {

@@ -64,6 +64,8 @@ int node_config_set(node_config *c, const char *key, const char *value, char *er
   STR_KEY(state_dir);
   STR_KEY(ca_file);
   STR_KEY(node_id);
+  STR_KEY(identity);
+  STR_KEY(ek_chain);
   if (!strcmp(key, "threads")) {
     if ((rc = set_long(&x, value, 0, 256, key, err)) == 0) c->threads = (int)x;
     return rc;

@@ -35,6 +35,8 @@ typedef struct node_config {
   char state_dir[NODE_PATH_MAX]; /* default: $XDG_STATE_HOME/gloam-node or ~/.local/state/... */
   char ca_file[NODE_PATH_MAX];   /* wss: PEM bundle to trust instead of the system store */
   char node_id[65];              /* default: derived from the identity key */
+  char identity[512];            /* "software" (default), "tpm" or "tpm:TCTI" (docs/node.md) */
+  char ek_chain[NODE_PATH_MAX];  /* tpm: PEM intermediates from the EK cert to the maker's root */
   int threads;                   /* compute threads per slot; 0: online CPUs / slots */
   int slots;                     /* concurrent sessions; default 2 */
   int n_ctx;                     /* KV length per slot; 0: the model's, capped at 4096 */

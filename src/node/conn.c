@@ -33,7 +33,7 @@
 #include "net/ws.h"
 #include "node/engine_thread.h"
 #include "node/harden.h"
-#include "node/identity.h"
+#include "node/attestor.h"
 #include "node/node.h"
 #include "node/secmem.h"
 #include "node/sysinfo.h"
@@ -55,13 +55,13 @@ struct node_daemon {
   const node_config *cfg;
   char err[GLOAM_ERR_LEN];
   /* identity and facts, fixed at start */
-  node_identity *id;
+  node_attestor *att;
   char node_id[GLOAM_SEAL_NODE_ID_MAX + 1];
   uint8_t hpke_pk[GLOAM_SEAL_MAX_PK];
   size_t hpke_pk_len;
   gloam_receipt_signer *signer;
   char receipt_jwk[256];
-  char weights_digest[80], binary_digest[80];
+  char weights_digest[80];
   node_hw hw;
   node_posture posture;
   /* loop */
@@ -96,26 +96,17 @@ static void send_json(node_daemon *d, json_t *msg) {
 
 static json_t *posture_json(node_daemon *d) {
   json_t *p = node_posture_json(&d->posture);
-  if (p) json_object_set_new(p, "trust", json_string(node_identity_trust(d->id)));
+  if (p)
+    json_object_set_new(p, "trust", json_string(gloam_trust_name(node_attestor_level(d->att))));
   return p;
 }
 
-static char *make_evidence(node_daemon *d, const char *nonce) {
-  json_t *post = posture_json(d);
-  node_evidence_in in = {.node_id = d->node_id,
-                         .nonce = nonce,
-                         .hpke_pk = d->hpke_pk,
-                         .hpke_pk_len = d->hpke_pk_len,
-                         .receipt_jwk = d->receipt_jwk,
-                         .binary_digest = d->binary_digest,
-                         .model_id = d->cfg->model_id,
-                         .weights_digest = d->weights_digest,
-                         .posture = post};
-  char *ev = NULL;
-  if (node_identity_evidence(d->id, &in, &ev, d->err) < 0)
-    log_event(LOG_ERROR, "node.evidence_failed", "error", d->err);
-  json_decref(post);
-  return ev;
+/* An answer made on the attestor's worker; sent only on the connection the
+ * challenge came on. */
+static void send_answer(void *ud, uint64_t gen, const char *msg) {
+  node_daemon *d = ud;
+  if (d->ws && gen == d->gen && net_ws_send(d->ws, false, msg, strlen(msg)) < 0)
+    log_event(LOG_WARN, "node.send_failed", "what", "challenge_response");
 }
 
 static void job_error(node_daemon *d, const char *hex, const char *code, const char *msg) {
@@ -128,20 +119,18 @@ static void job_error(node_daemon *d, const char *hex, const char *code, const c
 static void send_register(node_daemon *d) {
   char pk[64];
   codec_b64_encode(d->hpke_pk, d->hpke_pk_len, pk, sizeof pk, CODEC_B64_URL);
-  char *ev = make_evidence(d, NULL);
   json_t *rjwk = json_loads(d->receipt_jwk, 0, NULL);
   node_engine_stats st;
   node_engine_stats_get(d->eng, &st);
   json_t *m = json_pack(
       "{s:s,s:i,s:s,s:{s:s,s:i,s:I,s:n},s:[{s:s,s:s}],"
-      "s:{s:i,s:[s],s:[]},s:{s:{s:i,s:s},s:{s:o}},s:s,s:o}",
+      "s:{s:i,s:[s],s:[]},s:{s:{s:i,s:s},s:{s:o}},s:o,s:o}",
       "type", "register", "protocol", 1, "node_id", d->node_id, "hardware", "cpu", d->hw.cpu,
       "cores", d->hw.cores, "ram_gb", (json_int_t)d->hw.ram_gb, "gpu", "models", "id",
       d->cfg->model_id, "weights_digest", d->weights_digest, "capabilities", "max_slots",
       st.max_slots, "endpoints", "chat/completions", "response_format", "keys", "hpke", "kem_id",
-      32, "public_key", pk, "receipt", "jwk", rjwk, "evidence", ev ? ev : "", "posture",
-      posture_json(d));
-  mem_free(ev);
+      32, "public_key", pk, "receipt", "jwk", rjwk, "attestation",
+      node_attestor_register_json(d->att), "posture", posture_json(d));
   send_json(d, m);
 }
 
@@ -160,11 +149,21 @@ static void on_challenge(node_daemon *d, json_t *msg) {
       return;
     }
   }
-  char *ev = make_evidence(d, nonce);
-  if (!ev) return;
-  send_json(
-      d, json_pack("{s:s,s:s,s:s}", "type", "challenge_response", "nonce", nonce, "evidence", ev));
-  mem_free(ev);
+  json_t *cred = json_object_get(msg, "credential");
+  if (cred && !json_is_object(cred)) {
+    net_ws_close(d->ws, 4400);
+    return;
+  }
+  json_t *post = posture_json(d);
+  node_statement st = {.node_id = d->node_id,
+                       .hpke_pk = d->hpke_pk,
+                       .receipt = d->signer,
+                       .model_id = d->cfg->model_id,
+                       .weights_digest = d->weights_digest,
+                       .posture = post};
+  if (node_attestor_challenge(d->att, &st, nonce, cred, d->gen, d->err) < 0)
+    log_event(LOG_ERROR, "node.evidence_failed", "error", d->err);
+  json_decref(post);
 }
 
 /* ------------------------------------------------------------ heartbeat */
@@ -478,20 +477,21 @@ int node_daemon_new(node_daemon **out, const node_config *cfg, char *err) {
       (rc = net_tls_client_ctx(&d->tls_ctx, cfg->ca_file[0] ? cfg->ca_file : NULL, err)) < 0)
     goto fail;
   node_hw_read(&d->hw);
-  if ((rc = node_binary_digest(d->binary_digest, sizeof d->binary_digest, err)) < 0 ||
-      (rc = node_weights_digest(cfg->model, cfg->state_dir, d->weights_digest,
+  if ((rc = node_weights_digest(cfg->model, cfg->state_dir, d->weights_digest,
                                 sizeof d->weights_digest, err)) < 0 ||
-      (rc = node_identity_open(&d->id, cfg->state_dir, err)) < 0)
+      (rc = node_attestor_open(&d->att, cfg, err)) < 0)
     goto fail;
   if (cfg->node_id[0])
     snprintf(d->node_id, sizeof d->node_id, "%s", cfg->node_id);
   else
-    snprintf(d->node_id, sizeof d->node_id, "n-%.22s", node_identity_thumbprint(d->id));
+    snprintf(d->node_id, sizeof d->node_id, "n-%.22s", node_attestor_thumbprint(d->att));
   if ((rc = make_keys(d, &opener, err)) < 0) goto fail;
   node_engine_params ep = {cfg, d->node_id, d->weights_digest, opener, d->signer};
   opener = NULL; /* the engine owns it now, also on failure */
   if ((rc = node_engine_start(&d->eng, &ep, err)) < 0) goto fail;
-  if ((rc = make_loop(d, err)) < 0) goto fail;
+  if ((rc = make_loop(d, err)) < 0 ||
+      (rc = node_attestor_start(d->att, d->base, send_answer, d, err)) < 0)
+    goto fail;
   if (cfg->seccomp && (rc = node_harden_seccomp(err)) < 0) goto fail;
   node_posture_read(&d->posture);
   log_line l;
@@ -521,6 +521,7 @@ int node_daemon_run(node_daemon *d) {
 
 void node_daemon_free(node_daemon *d) {
   if (!d) return;
+  node_attestor_free(d->att); /* its worker signs with the receipt key and sends on ws */
   if (d->ws) net_ws_free(d->ws);
   /* the engine frees the jobs it still holds; our list only borrows them */
   node_engine_stop(d->eng);
@@ -532,7 +533,6 @@ void node_daemon_free(node_daemon *d) {
   if (d->ev_int) event_free(d->ev_int);
   if (d->base) event_base_free(d->base);
   gloam_receipt_signer_free(d->signer);
-  node_identity_free(d->id);
   SSL_CTX_free(d->tls_ctx);
   mem_free(d);
 }

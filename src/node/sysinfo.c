@@ -229,9 +229,3 @@ done:
   mem_free(paths);
   return rc;
 }
-
-int node_binary_digest(char *out, size_t cap, char *err) {
-  uint8_t d[32];
-  int rc = node_sha256_file("/proc/self/exe", d, err);
-  return rc < 0 ? rc : fmt_digest(d, out, cap, err);
-}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * node/sysinfo.h: facts about this machine and this binary that go into
- * registration and evidence: CPU model, cores, RAM, the SHA-256 of the
- * running executable and the weights digest of the served model.
+ * node/sysinfo.h: facts about this machine that go into registration and
+ * evidence: CPU model, cores, RAM and the weights digest of the served
+ * model (the binary's hash is the attestation module's, attest_file_sha256).
  *
  * Weights digest (docs/node.md): "sha256:" + hex SHA-256 over the bytes of
  * the weight files concatenated in byte-wise order of their names. For a
@@ -33,7 +33,5 @@ int node_sha256_file(const char *path, uint8_t out[32], char *err);
  * restart does not re-read unchanged weights and any rewrite misses. */
 int node_weights_digest(const char *model_path, const char *state_dir, char *out, size_t cap,
                         char *err);
-/* "sha256:<hex>" of /proc/self/exe. */
-int node_binary_digest(char *out, size_t cap, char *err);
 
 #endif

@@ -109,6 +109,16 @@ void test_soft_roundtrip(void) {
   ASSERT_EQ_MEM(r.hpke_pk, T_HPKE_PK, 32);
   ASSERT_EQ_STR(r.identity_thumb, attest_identity_thumbprint(id));
   ASSERT_EQ_INT(r.issued_ms, T_NOW_MS - 1000);
+  ASSERT_EQ_UINT(r.n_models, in.n_models);
+  ASSERT_EQ_STR(r.models[0].id, in.models[0].id);
+  ASSERT_EQ_STR(r.models[0].weights_digest, T_WEIGHTS);
+  /* the model a caller asks about must be bound */
+  p.model = in.models[0].id;
+  ASSERT_EQ_INT(gloam_attest_verify(ev, strlen(ev), &p, &r), 0);
+  p.model = "another-model";
+  ASSERT_EQ_INT(gloam_attest_verify(ev, strlen(ev), &p, &r), GLOAM_ENOENT);
+  p.model = NULL;
+  ASSERT_EQ_INT(gloam_attest_verify(ev, strlen(ev), &p, &r), 0);
   t_corpus("software", ev);
   char rj[256];
   ASSERT_OK(es256_public_jwk(rk, rj, sizeof rj));
@@ -294,8 +304,12 @@ void test_soft_malformed(void) {
   gloam_trust t;
   ASSERT_EQ_INT(gloam_trust_parse("measured", &t), 0);
   ASSERT_EQ_INT(t, GLOAM_TRUST_MEASURED);
-  ASSERT_EQ_INT(gloam_trust_parse("confidential", &t), GLOAM_EINVAL);
+  /* one name table for the verifier, the client and the coordinator */
+  ASSERT_EQ_INT(gloam_trust_parse("confidential", &t), 0);
+  ASSERT_EQ_INT(t, GLOAM_TRUST_CONFIDENTIAL);
+  ASSERT_EQ_INT(gloam_trust_parse("Software", &t), GLOAM_EINVAL);
   ASSERT_EQ_STR(gloam_trust_name(GLOAM_TRUST_TPM), "tpm");
+  ASSERT_EQ_STR(gloam_trust_name((gloam_trust)9), "?");
 }
 
 /* The gloam-attest CLI on a fresh software statement. */

@@ -2,10 +2,10 @@
  *
  * tests/attest/tpm_tests.c: the TPM path against a real software TPM.
  *
- * The test manufactures a swtpm with `swtpm_setup --create-ek-cert`, whose
- * EK certificate is issued by a local CA (swtpm_localca: root CA ->
- * intermediate -> EK cert) made in a temporary directory, then runs
- * `swtpm socket` on a free local port. Independent checks: `openssl verify`
+ * The test manufactures a swtpm with tests/attest/swtpm.sh (`swtpm_setup
+ * --create-ek-cert`, the EK certificate issued by a local CA: root CA ->
+ * intermediate -> EK cert) in a temporary directory, then runs `swtpm
+ * socket` on a free local port as its child. Independent checks: `openssl verify`
  * on the EK chain and `tpm2_checkquote` on the quote. Skipped (not failed)
  * when swtpm is not installed.
  */
@@ -63,22 +63,11 @@ static int connects(int port) {
 /* Manufactures and starts the swtpm once per process. */
 static void need_swtpm(void) {
   if (swtpm_pid > 0) return;
-  if (t_sh("command -v swtpm >/dev/null && command -v swtpm_setup >/dev/null && "
-           "command -v swtpm_localca >/dev/null") != 0)
-    TEST_SKIP("swtpm, swtpm_setup or swtpm_localca not installed (scripts/install-deps)");
   tpm_dir = test_tmpdir();
   const char *d = tpm_dir;
-  int rc = t_sh(
-      "cd %s && mkdir -p ca state && "
-      "printf 'statedir = %s/ca\\nsigningkey = %s/ca/signkey.pem\\n"
-      "issuercert = %s/ca/issuercert.pem\\ncertserial = %s/ca/certserial\\n' > ca.conf && "
-      "printf -- '--platform-manufacturer gloam\\n--platform-version 2.1\\n"
-      "--platform-model test\\n' > ca.options && "
-      "printf 'create_certs_tool = swtpm_localca\\ncreate_certs_tool_config = %s/ca.conf\\n"
-      "create_certs_tool_options = %s/ca.options\\nactive_pcr_banks = sha256\\n' > "
-      "setup.conf && swtpm_setup --tpm2 --tpmstate %s/state --create-ek-cert "
-      "--config %s/setup.conf --overwrite > setup.log 2>&1",
-      d, d, d, d, d, d, d, d, d);
+  int rc = t_sh("%s make %s", GLOAM_SWTPM_SH, d);
+  if (rc == 77)
+    TEST_SKIP("swtpm, swtpm_setup or swtpm_localca not installed (scripts/install-deps)");
   if (rc != 0) test_fail(__FILE__, __LINE__, "swtpm_setup failed (see %s/setup.log)", d);
   char path[600];
   snprintf(path, sizeof path, "%s/ca/swtpm-localca-rootca-cert.pem", d);

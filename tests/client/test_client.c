@@ -63,6 +63,8 @@
 #define BIN_OK "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define BIN_OTHER "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 #define CANARY "canary-7f3a9c-do-not-log"
+#define NONCE "bm9uY2Utbm9uY2Utbm9uY2U"       /* "nonce-nonce-nonce": 17 bytes */
+#define OTHER_NONCE "b3RoZXItb3RoZXItb3RoZXI" /* "other-other-other" */
 
 /* ---- an independent evidence encoder -------------------------------------- */
 
@@ -105,9 +107,8 @@ static char *make_evidence(const ev_spec *s) {
   ASSERT_NOT_NULL(hd);
   char *ps = json_dumps(pl, JSON_COMPACT | JSON_SORT_KEYS);
   char *hs = json_dumps(hd, JSON_COMPACT | JSON_SORT_KEYS);
-  buf jws, ev;
+  buf jws;
   buf_init(&jws, 1 << 20);
-  buf_init(&ev, 2 << 20);
   b64_append(&jws, hs, strlen(hs));
   buf_putc(&jws, '.');
   b64_append(&jws, ps, strlen(ps));
@@ -115,9 +116,9 @@ static char *make_evidence(const ev_spec *s) {
   ASSERT_OK(es256_sign(s->signer, jws.data, jws.len, sig));
   buf_putc(&jws, '.');
   b64_append(&jws, sig, sizeof sig);
-  b64_append(&ev, jws.data, jws.len);
-  size_t n;
-  char *out = (char *)buf_take(&ev, &n);
+  json_t *doc = json_pack("{s:s,s:i}", "jws", buf_cstr(&jws), "v", 1);
+  char *out = json_dumps(doc, JSON_COMPACT);
+  json_decref(doc);
   buf_deinit(&jws);
   free(ps);
   free(hs);
@@ -151,7 +152,7 @@ static ev_spec honest(keys *k, int64_t now) {
                .header = k->id,
                .identity = k->id,
                .node_id = "n-1",
-               .nonce = "bm9uY2U",
+               .nonce = NONCE,
                .trust = "software",
                .binary = BIN_OK,
                .model = "m1",
@@ -175,7 +176,11 @@ static void test_evidence_matrix(void) {
   keys_new(&k);
   int64_t now = 1800000000000;
   const char *allowed[] = {BIN_OK};
-  gloam_policy p = {GLOAM_TRUST_SOFTWARE, allowed, 1, 3600, "bm9uY2U"};
+  gloam_policy p = {.min_trust = GLOAM_TRUST_SOFTWARE,
+                    .allowed_binaries = allowed,
+                    .n_allowed_binaries = 1,
+                    .max_age_s = 3600,
+                    .expected_nonce = NONCE};
   gloam_node_info o;
   ev_spec s = honest(&k, now);
   ASSERT_EQ_INT(check(&k, &s, &p, now, &o), 0);
@@ -200,10 +205,10 @@ static void test_evidence_matrix(void) {
   ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EAUTH);
   /* wrong nonce, no nonce */
   s = honest(&k, now);
-  s.nonce = "b3RoZXI";
+  s.nonce = OTHER_NONCE;
   ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EREPLAY);
   s.nonce = NULL;
-  ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EREPLAY);
+  ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EFORMAT);
   /* too old, at the edge, from the future */
   s = honest(&k, now);
   s.issued_ms = now - 3600 * 1000 - 1;
@@ -219,18 +224,22 @@ static void test_evidence_matrix(void) {
   gloam_policy any = p;
   any.n_allowed_binaries = 0;
   ASSERT_EQ_INT(check(&k, &s, &any, now, &o), 0);
-  /* trust: a "tpm" claim is only verified as software */
+  /* trust: a software statement re-labelled "tpm" is rejected (no quote
+   * to show for it, and nothing to fall back on) */
   s = honest(&k, now);
   s.trust = "tpm";
-  ASSERT_EQ_INT(check(&k, &s, &p, now, &o), 0);
+  ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EFORMAT);
   ASSERT_EQ_INT(o.claimed, GLOAM_TRUST_TPM);
-  ASSERT_EQ_INT(o.verified, GLOAM_TRUST_SOFTWARE);
+  ASSERT_EQ_INT(o.verified, GLOAM_TRUST_NONE);
+  ASSERT_EQ_INT(o.accepted, 0);
+  /* an honest software statement is below a tpm minimum */
+  s = honest(&k, now);
   gloam_policy tpm = p;
   tpm.min_trust = GLOAM_TRUST_TPM;
   ASSERT_EQ_INT(check(&k, &s, &tpm, now, &o), GLOAM_EPOLICY);
   ASSERT_TRUE(strstr(o.reason, "below the minimum") != NULL);
   s.trust = "none";
-  ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EPOLICY);
+  ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EFORMAT);
   s.trust = "platinum";
   ASSERT_EQ_INT(check(&k, &s, &p, now, &o), GLOAM_EFORMAT);
   /* bindings: other HPKE key, other receipt key, other node, model */
@@ -259,20 +268,20 @@ static void test_evidence_matrix(void) {
   /* every single-character change of the JWS text is rejected */
   s = honest(&k, now);
   char *ev = make_evidence(&s);
-  size_t jl = strlen(ev) / 4 * 3 + 4;
-  char *jws = calloc(1, jl + 1);
-  long n = codec_b64_decode(ev, strlen(ev), (uint8_t *)jws, jl, CODEC_B64_URL);
-  ASSERT_TRUE(n > 0);
-  char *re = malloc(strlen(ev) + 8);
-  for (long i = 0; i < n; i += 7) {
+  json_t *doc = json_loads(ev, 0, NULL);
+  char *jws = strdup(json_string_value(json_object_get(doc, "jws")));
+  size_t n = strlen(jws);
+  for (size_t i = 0; i < n; i += 7) {
     char save = jws[i];
-    jws[i] = jws[i] == 'A' ? 'B' : 'A';
-    codec_b64_encode((uint8_t *)jws, (size_t)n, re, strlen(ev) + 8, CODEC_B64_URL);
+    jws[i] = jws[i] == 'A' ? 'B' : jws[i] == '.' ? 'A' : 'A';
+    json_object_set_new(doc, "jws", json_string(jws));
+    char *re = json_dumps(doc, JSON_COMPACT);
     ASSERT_TRUE(gloam_evidence_verify(re, strlen(re), "n-1", k.pk, 32, k.rjwk, "m1", &p, now, &o) <
                 0);
+    free(re);
     jws[i] = save;
   }
-  free(re);
+  json_decref(doc);
   free(jws);
   free(ev);
   keys_free(&k);
@@ -306,10 +315,10 @@ static void test_node_listing(void) {
   ev_spec s = honest(&k, now);
   char *good = make_evidence(&s);
   const char *ev[] = {good, good, good, "ZXZpZGVuY2U"};
-  const char *nonce[] = {NULL, "bm9uY2U", "b3RoZXI", NULL};
+  const char *nonce[] = {NULL, NONCE, OTHER_NONCE, NULL};
   const int drain[] = {0, 0, 0, 0};
   char *body = listing(&k, ev, nonce, drain, 4);
-  gloam_policy p = {GLOAM_TRUST_SOFTWARE, NULL, 0, 3600, NULL};
+  gloam_policy p = {.min_trust = GLOAM_TRUST_SOFTWARE, .max_age_s = 3600};
   gloam_node_info *v;
   size_t n;
   char err[GLOAM_ERR_LEN];
@@ -538,7 +547,7 @@ static void test_alloc_failure_sweep(void) {
   int64_t now = 1800000000000;
   ev_spec s = honest(&k, now);
   char *ev = make_evidence(&s);
-  gloam_policy p = {GLOAM_TRUST_SOFTWARE, NULL, 0, 3600, NULL};
+  gloam_policy p = {.min_trust = GLOAM_TRUST_SOFTWARE, .max_age_s = 3600};
   gloam_node_info o;
   int done = 0;
   for (long n = 0; n < 1000 && !done; n++) {
@@ -766,11 +775,11 @@ static void fake_nodes(fakec *f, struct evhttp_request *req) {
     char pk[64];
     codec_b64_encode(n->pk, 32, pk, sizeof pk, CODEC_B64_URL);
     json_array_append_new(
-        data, json_pack("{s:s,s:s,s:[{s:s,s:s}],s:{s:{s:i,s:s},s:{s:o}},s:i,s:i,s:s}", "id", n->id,
-                        "trust", "confidential", "models", "id", "m1", "weights_digest", WD, "keys",
-                        "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk",
+        data, json_pack("{s:s,s:s,s:[{s:s,s:s}],s:{s:{s:i,s:s},s:{s:o}},s:i,s:i,s:s,s:s}", "id",
+                        n->id, "trust", "confidential", "models", "id", "m1", "weights_digest", WD,
+                        "keys", "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk",
                         json_loads(n->jwk, 0, NULL), "max_slots", 4, "free_slots", 4 - i,
-                        "evidence", n->evidence));
+                        "evidence", n->evidence, "evidence_nonce", NONCE));
   }
   json_t *o = json_pack("{s:s,s:o}", "object", "list", "data", data);
   char *s = json_dumps(o, JSON_COMPACT);
@@ -878,7 +887,7 @@ static void fake_start_tls(fakec *f, gloam_trust proxy_min, SSL_CTX *tls) {
                  .header = f->idk,
                  .identity = f->idk,
                  .node_id = n->id,
-                 .nonce = NULL,
+                 .nonce = NONCE,
                  .trust = "software",
                  .binary = BIN_OK,
                  .model = "m1",

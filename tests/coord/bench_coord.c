@@ -134,7 +134,8 @@ static void run_nodes(int port, int streams) {
     snprintf(n[i].model, sizeof n[i].model, "%s", i ? STALL_MODEL : FLOOD_MODEL);
     n[i].max_slots = i ? STALL_SLOTS : 8;
     n[i].mode = i ? TN_STALL : TN_FLOOD;
-    if (tn_start(&n[i]) < 0 || tn_wait(&n[i].registered, 1, 10000) < 0) {
+    if (tn_start(&n[i]) < 0 || tn_wait(&n[i].registered, 1, 10000) < 0 ||
+        tn_wait(&n[i].challenges_answered, 1, 10000) < 0) {
       fprintf(stderr, "node %d did not register\n", i);
       _exit(1);
     }

@@ -28,6 +28,7 @@
 #include "coord/chat_req.h"
 #include "coord/coord.h"
 #include "coord/store.h"
+#include "gloam/attest.h"
 #include "gloam/receipt.h"
 #include "gloam/seal.h"
 #include "net/server.h"
@@ -48,6 +49,7 @@
 static const char *g_tls_cert, *g_tls_key;  /* set: the next fx_start serves TLS */
 static int g_queue_max, g_queue_timeout_ms; /* set: the next fx_start's queue */
 static int g_ledger_delay_ms;               /* set: the next fx_start's slow ledger */
+static int g_min_trust;                     /* set: the next fx_start's routing minimum */
 
 typedef struct fx {
   char *dir;
@@ -124,6 +126,7 @@ static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
   if (g_queue_max) cfg.queue_max_per_model = g_queue_max;
   if (g_queue_timeout_ms) cfg.queue_timeout_ms = g_queue_timeout_ms;
   cfg.ledger_delay_ms = g_ledger_delay_ms;
+  cfg.attest_min_trust = g_min_trust;
   cfg.max_body_bytes = 64 * 1024;
   char err[GLOAM_ERR_LEN];
   f->base = event_base_new();
@@ -143,6 +146,34 @@ static void fx_stop(fx *f) {
   f->dir = NULL;
 }
 
+static json_t *get_json(fx *f, const char *path, const char *headers, int *status);
+
+/* The node named id as /v1/nodes lists it (new reference), or NULL. */
+static json_t *listed_node(fx *f, const char *id) {
+  int st;
+  json_t *j = get_json(f, "/v1/nodes", NULL, &st), *n, *found = NULL;
+  size_t i;
+  json_array_foreach(json_object_get(j, "data"), i, n) {
+    if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0) found = json_incref(n);
+  }
+  json_decref(j);
+  return found;
+}
+
+/* Waits until the coordinator verified the node's evidence (its listing
+ * shows a trust level), or until it is gone (want_gone). */
+static void wait_listed(fx *f, const char *id, int want_gone) {
+  for (int i = 0; i < 300; i++) {
+    json_t *n = listed_node(f, id);
+    const char *t = json_string_value(json_object_get(n, "trust"));
+    int done = want_gone ? !n : t && strcmp(t, "none") != 0;
+    json_decref(n);
+    if (done) return;
+    usleep(10 * 1000);
+  }
+  test_fail(__FILE__, __LINE__, "node %s not %s in time", id, want_gone ? "gone" : "attested");
+}
+
 static void node_start(fx *f, testnode *n, const char *id, int slots, int mode) {
   memset(n, 0, sizeof *n);
   n->port = f->port;
@@ -154,6 +185,7 @@ static void node_start(fx *f, testnode *n, const char *id, int slots, int mode) 
   ASSERT_OK(tn_start(n));
   ASSERT_OK(tn_wait(&n->registered, 1, 3000));
   ASSERT_OK(tn_wait(&n->challenges_answered, 1, 3000));
+  wait_listed(f, id, 0);
 }
 
 static json_t *get_json(fx *f, const char *path, const char *headers, int *status) {
@@ -164,6 +196,26 @@ static json_t *get_json(fx *f, const char *path, const char *headers, int *statu
   json_t *j = json_loadb(r.body, r.body_len, 0, &je);
   raw_free(&r);
   return j;
+}
+
+/* What a client does with a listing: re-verifies the published evidence
+ * against the published nonce with the attest verifier. */
+static void check_published(json_t *node, gloam_trust want) {
+  const char *ev = json_string_value(json_object_get(node, "evidence"));
+  const char *n64 = json_string_value(json_object_get(node, "evidence_nonce"));
+  ASSERT_NOT_NULL(ev);
+  ASSERT_NOT_NULL(n64);
+  ASSERT_EQ_STR(json_string_value(json_object_get(node, "trust")), gloam_trust_name(want));
+  uint8_t nonce[64];
+  long nl = codec_b64_decode(n64, strlen(n64), nonce, sizeof nonce, CODEC_B64_URL);
+  ASSERT_EQ_INT(nl, 32);
+  gloam_attest_policy p = {.min_trust = want, .nonce = nonce, .nonce_len = (size_t)nl};
+  gloam_attest_result r;
+  ASSERT_EQ_INT(gloam_attest_verify(ev, strlen(ev), &p, &r), 0);
+  ASSERT_EQ_INT(r.trust, want);
+  ASSERT_EQ_STR(r.node_id, json_string_value(json_object_get(node, "id")));
+  nonce[0] ^= 1;
+  ASSERT_EQ_INT(gloam_attest_verify(ev, strlen(ev), &p, &r), GLOAM_EREPLAY);
 }
 
 static const char *err_code(json_t *j) {
@@ -611,9 +663,7 @@ static void test_sealed_chat_end_to_end(void) {
   json_decref(j);
   j = get_json(&f, "/v1/providers/attestation", NULL, &st);
   ASSERT_EQ_INT(st, 200);
-  ASSERT_EQ_STR(
-      json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "evidence")),
-      "ZXZpZGVuY2U");
+  check_published(json_array_get(json_object_get(j, "data"), 0), GLOAM_TRUST_SOFTWARE);
   json_decref(j);
 
   chat_res c;
@@ -621,7 +671,7 @@ static void test_sealed_chat_end_to_end(void) {
   ASSERT_EQ_INT(c.status, 200);
   ASSERT_EQ_STR(c.mode, "client-sealed");
   ASSERT_EQ_STR(c.node, "node-a");
-  ASSERT_EQ_STR(c.trust, "none");
+  ASSERT_EQ_STR(c.trust, "software");
   ASSERT_EQ_INT(c.open_errors, 0);
   ASSERT_EQ_INT(c.n_frames, 5); /* start, 3 data, final */
   char want[512] = "", t[128];
@@ -786,6 +836,7 @@ static void test_coordinator_sealed_failover(void) {
   atomic_store(&a.mode, TN_BUSY);
   ASSERT_OK(tn_start(&a));
   ASSERT_OK(tn_wait(&a.heartbeats, 2, 3000)); /* the first one has been processed */
+  wait_listed(&f, "node-a", 0);
   char hdr[512];
   snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
            f.key);
@@ -1308,6 +1359,71 @@ static void test_node_protocol_violations(void) {
   fx_stop(&f);
 }
 
+/* Starts a test node and waits for the coordinator to close it; the close code. */
+static int node_refused(fx *f, const char *id, int attest, int new_identity) {
+  testnode n;
+  memset(&n, 0, sizeof n);
+  n.port = f->port;
+  snprintf(n.token, sizeof n.token, "%s", f->token);
+  snprintf(n.node_id, sizeof n.node_id, "%s", id);
+  snprintf(n.model, sizeof n.model, MODEL);
+  n.max_slots = 1;
+  n.attest = attest;
+  n.new_identity = new_identity;
+  ASSERT_OK(tn_start(&n));
+  ASSERT_OK(tn_wait(&n.closed, 1, 3000));
+  int code = atomic_load(&n.closed);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 0);
+  tn_stop(&n);
+  return code;
+}
+
+/* Evidence the coordinator must refuse, each with close code 4403 and the
+ * node never listed: a statement over another nonce than the challenge
+ * (a replay), a known node id coming back with another identity key, and a
+ * validly signed software statement that claims `tpm`. */
+static void test_attestation_rejects(void) {
+  fx f;
+  fx_start(&f, 0, 15000);
+  testnode a;
+  node_start(&f, &a, "node-pinned", 1, TN_OK);
+  tn_stop(&a);
+  wait_listed(&f, "node-pinned", 1);
+  node_start(&f, &a, "node-pinned", 1, TN_OK); /* same key: welcome back */
+  tn_stop(&a);
+  wait_listed(&f, "node-pinned", 1);
+  ASSERT_EQ_INT(node_refused(&f, "node-pinned", TN_ATT_OK, 1), 4403);
+  ASSERT_EQ_INT(node_refused(&f, "node-replay", TN_ATT_WRONG_NONCE, 0), 4403);
+  ASSERT_EQ_INT(node_refused(&f, "node-relabel", TN_ATT_RELABEL, 0), 4403);
+  json_t *n = listed_node(&f, "node-relabel");
+  ASSERT_TRUE(n == NULL);
+  /* each for its own reason */
+  size_t len;
+  char *log = test_read_file(f.log, &len);
+  ASSERT_NOT_NULL(log);
+  ASSERT_TRUE(strstr(log, "identity key changed for a known node id") != NULL);
+  ASSERT_TRUE(strstr(log, "nonce is not this verifier's challenge") != NULL);
+  ASSERT_TRUE(strstr(log, "TPM level claimed without a tpm section") != NULL);
+  free(log);
+  fx_stop(&f);
+
+  /* a verified node below the coordinator's minimum stays listed at its
+   * level but is not routed */
+  g_min_trust = GLOAM_TRUST_TPM;
+  fx_start(&f, 1000000, 15000);
+  g_min_trust = 0;
+  node_start(&f, &a, "node-soft", 1, TN_OK);
+  n = listed_node(&f, "node-soft");
+  ASSERT_EQ_STR(json_string_value(json_object_get(n, "trust")), "software");
+  json_decref(n);
+  chat_res c;
+  sealed_chat(&f, f.key, "node-soft", MODEL, 16, "hi", &c);
+  ASSERT_EQ_INT(c.status, 503);
+  ASSERT_EQ_INT(atomic_load(&a.jobs_seen), 0);
+  tn_stop(&a);
+  fx_stop(&f);
+}
+
 /* The coordinator over TLS: a node dials wss://, registers and serves. */
 static void test_node_over_tls(void) {
   char err[GLOAM_ERR_LEN], cert[512], key[512];
@@ -1554,6 +1670,7 @@ int main(int argc, char **argv) {
       TEST(test_lying_and_failing_nodes_are_not_paid),
       TEST(test_silent_node_is_evicted),
       TEST(test_node_protocol_violations),
+      TEST(test_attestation_rejects),
       TEST(test_node_over_tls),
       TEST(test_random_workload_ledger_and_canary),
       TEST(test_loop_responsive_while_settling),

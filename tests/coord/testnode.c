@@ -4,6 +4,7 @@
  */
 #include "testnode.h"
 
+#include <dirent.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -12,8 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attest/evidence.h"
+#include "core/alloc.h"
+#include "core/buf.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "crypto/receipt_signer.h"
 #include "gloam/receipt.h"
 #include "gloam/seal.h"
 #include "net/ws.h"
@@ -35,9 +40,102 @@ typedef struct tn_impl {
   int stop_pipe[2];
   gloam_seal_node *opener;
   gloam_receipt_signer *signer;
+  attest_identity *id;
   uint8_t pk[32];
   tn_job jobs[64];
 } tn_impl;
+
+/* ---- identity and evidence ---------------------------------------------- */
+
+static char key_dir[64];
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remove_keys(void) {
+  DIR *d = opendir(key_dir);
+  struct dirent *e;
+  char p[400];
+  while (d && (e = readdir(d)))
+    if (e->d_name[0] != '.' && snprintf(p, sizeof p, "%s/%s", key_dir, e->d_name) < (int)sizeof p)
+      unlink(p);
+  if (d) closedir(d);
+  rmdir(key_dir);
+}
+
+/* The identity of node_id in this process: <tmp>/<node_id>.pem. */
+static int open_identity(tn_impl *t) {
+  pthread_mutex_lock(&key_lock);
+  if (!key_dir[0]) {
+    snprintf(key_dir, sizeof key_dir, "/tmp/gloam-testnode-XXXXXX");
+    if (!mkdtemp(key_dir)) key_dir[0] = 0;
+    if (key_dir[0]) atexit(remove_keys);
+  }
+  char path[200], err[GLOAM_ERR_LEN];
+  snprintf(path, sizeof path, "%s/%s.pem", key_dir, t->n->node_id);
+  if (t->n->new_identity) unlink(path);
+  int rc = key_dir[0] ? attest_identity_open_software(&t->id, path, err) : -1;
+  pthread_mutex_unlock(&key_lock);
+  return rc;
+}
+
+static void b64_to(buf *b, const void *p, size_t n) {
+  char tmp[8192];
+  if (codec_b64_encode(p, n, tmp, sizeof tmp, CODEC_B64_URL) >= 0) buf_append_str(b, tmp);
+}
+
+/* Re-labels a software statement "tpm" and re-signs it with the identity:
+ * a validly signed statement that claims a level it cannot show. */
+static char *relabel(tn_impl *t, const char *ev) {
+  json_t *doc = json_loads(ev, 0, NULL);
+  const char *jws = json_string_value(json_object_get(doc, "jws"));
+  const char *d1 = jws ? strchr(jws, '.') : NULL, *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+  uint8_t pl[8192];
+  long n = d2 ? codec_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), pl, sizeof pl, CODEC_B64_URL) : -1;
+  json_t *p = n > 0 ? json_loadb((const char *)pl, (size_t)n, 0, NULL) : NULL;
+  char *ps = NULL, *out = NULL;
+  buf b;
+  buf_init(&b, 1 << 16);
+  uint8_t sig[ES256_SIG_LEN];
+  if (p && json_object_set_new(p, "trust", json_string("tpm")) == 0 &&
+      (ps = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS)) != NULL &&
+      buf_append(&b, jws, (size_t)(d1 - jws + 1)) == 0) {
+    b64_to(&b, ps, strlen(ps));
+    if (attest_identity_sign(t->id, b.data, b.len, sig) == 0 && buf_putc(&b, '.') == 0) {
+      b64_to(&b, sig, sizeof sig);
+      json_object_set_new(doc, "jws", json_string(buf_cstr(&b)));
+      out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    }
+  }
+  free(ps);
+  buf_deinit(&b);
+  json_decref(p);
+  json_decref(doc);
+  return out;
+}
+
+/* Evidence v1 over the nonce (base64url), as the test's mode says. */
+static char *make_evidence(tn_impl *t, const char *nonce64) {
+  uint8_t nonce[64], bin[32];
+  long n =
+      nonce64 ? codec_b64_decode(nonce64, strlen(nonce64), nonce, sizeof nonce, CODEC_B64_URL) : -1;
+  if (n < 16) return NULL;
+  if (t->n->attest == TN_ATT_WRONG_NONCE) nonce[0] ^= 1;
+  memset(bin, 0x42, sizeof bin);
+  attest_model m = {t->n->model, TN_DIGEST};
+  attest_statement_in in = {.node_id = t->n->node_id,
+                            .nonce = nonce,
+                            .nonce_len = (size_t)n,
+                            .hpke_pk = t->pk,
+                            .receipt_key = receipt_signer_key(t->signer),
+                            .binary_sha256 = bin,
+                            .models = &m,
+                            .n_models = 1};
+  char *ev = NULL, err[GLOAM_ERR_LEN];
+  size_t len;
+  if (attest_evidence_make(t->id, &in, &ev, &len, err) < 0) return NULL;
+  char *out = t->n->attest == TN_ATT_RELABEL ? relabel(t, ev) : strdup(ev);
+  mem_free(ev);
+  return out;
+}
 
 void tn_chunk_text(int i, char *out, size_t cap) {
   snprintf(out, cap, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token-%d \"}}]}", i);
@@ -105,11 +203,10 @@ static void on_open(net_ws *ws, void *ud) {
   gloam_receipt_signer_public_jwk(t->signer, jwk, sizeof jwk);
   json_error_t je;
   json_t *reg = json_pack(
-      "{s:s,s:i,s:s,s:{s:s,s:i},s:[{s:s,s:s}],s:{s:i},s:{s:{s:i,s:s},s:{s:o}},s:s}", "type",
-      "register", "protocol", 1, "node_id", t->n->node_id, "hardware", "cpu", "test", "cores", 2,
-      "models", "id", t->n->model, "weights_digest", TN_DIGEST, "capabilities", "max_slots",
-      t->n->max_slots, "keys", "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk",
-      json_loads(jwk, 0, &je), "evidence", "ZXZpZGVuY2U");
+      "{s:s,s:i,s:s,s:{s:s,s:i},s:[{s:s,s:s}],s:{s:i},s:{s:{s:i,s:s},s:{s:o}}}", "type", "register",
+      "protocol", 1, "node_id", t->n->node_id, "hardware", "cpu", "test", "cores", 2, "models",
+      "id", t->n->model, "weights_digest", TN_DIGEST, "capabilities", "max_slots", t->n->max_slots,
+      "keys", "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk", json_loads(jwk, 0, &je));
   send_json(t, reg);
 }
 
@@ -234,8 +331,10 @@ static void on_text(tn_impl *t, const uint8_t *d, size_t n) {
     struct timeval tv = {0, 200 * 1000};
     event_add(t->hb, &tv);
   } else if (strcmp(type, "challenge") == 0) {
+    char *ev = make_evidence(t, json_string_value(json_object_get(m, "nonce")));
     send_json(t, json_pack("{s:s,s:O,s:s}", "type", "challenge_response", "nonce",
-                           json_object_get(m, "nonce"), "evidence", "ZXZpZGVuY2U"));
+                           json_object_get(m, "nonce"), "evidence", ev ? ev : "none"));
+    free(ev);
     atomic_fetch_add(&t->n->challenges_answered, 1);
   } else if (strcmp(type, "job") == 0) {
     for (int i = 0; i < 64; i++) {
@@ -306,7 +405,7 @@ int tn_start(testnode *n) {
   if (gloam_seal_keypair_new(&kp, 0) < 0 || gloam_seal_keypair_public(kp, t->pk, 32, &pkl) < 0)
     return -1;
   if (gloam_seal_node_new(&t->opener, kp, n->node_id, NULL, err) < 0) return -1;
-  if (gloam_receipt_signer_new(&t->signer, err) < 0) return -1;
+  if (gloam_receipt_signer_new(&t->signer, err) < 0 || open_identity(t) < 0) return -1;
   t->hb = event_new(t->base, -1, EV_PERSIST, on_hb, t);
   if (pipe(t->stop_pipe) < 0) return -1;
   t->stop = event_new(t->base, t->stop_pipe[0], EV_READ, on_stop, t);
@@ -336,6 +435,7 @@ void tn_stop(testnode *n) {
   close(t->stop_pipe[1]);
   gloam_seal_node_free(t->opener);
   gloam_receipt_signer_free(t->signer);
+  attest_identity_free(t->id);
   event_base_free(t->base);
   free(t);
   n->impl = NULL;

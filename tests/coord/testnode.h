@@ -5,6 +5,9 @@
  * thread and event loop, opens envelopes and seals responses with the real
  * crypto module, and signs real receipts. Its behaviour per job is chosen
  * by `mode`, so tests can make it honest, failing, lying, slow or dying.
+ * It answers challenges with real evidence v1 from a software identity
+ * (src/attest), one key file per node id per process, so a node id keeps
+ * its identity across reconnects unless `new_identity` is set.
  */
 #ifndef GLOAM_TESTS_TESTNODE_H
 #define GLOAM_TESTS_TESTNODE_H
@@ -27,6 +30,13 @@ enum tn_mode {
   TN_STALL,      /* one chunk, then nothing (waits for cancel) */
 };
 
+/* How the node answers challenges (its evidence, docs/attestation.md). */
+enum tn_attest {
+  TN_ATT_OK = 0,      /* a software statement over the coordinator's nonce */
+  TN_ATT_WRONG_NONCE, /* echoes the nonce but the statement carries another one */
+  TN_ATT_RELABEL,     /* a software statement re-labelled "tpm" and re-signed */
+};
+
 typedef struct testnode {
   /* set before tn_start */
   int port;
@@ -36,6 +46,8 @@ typedef struct testnode {
   int max_slots;
   double decode_tps; /* reported in heartbeats; 0: 50 */
   void *tls;         /* SSL_CTX * for wss, or NULL */
+  int attest;        /* enum tn_attest */
+  int new_identity;  /* 1: a fresh identity key even if this node id had one in this process */
   _Atomic int mode;
   /* results */
   _Atomic int registered, heartbeats, closed, jobs_seen, cancels_seen, challenges_answered,

@@ -43,6 +43,7 @@ for b in gloam gloam-coord gloam-node gloam-engine; do
   [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b not built"; exit 77; }
 done
 command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
+command -v jq >/dev/null || { echo "skip: no jq"; exit 77; }
 
 # --- coordinator, accounts, price
 DB=$T/coord.db
@@ -93,8 +94,15 @@ if "$BIN/gloam" verify --receipt "$T/out/receipt.jws" --transcript "$T/tampered.
   --key "$T/out/receipt_key.jwk" >"$T/verify2.out"; then
   fail "a changed transcript verified"
 fi
-curl -sS "$GLOAM_BASE_URL/v1/nodes?model=qwen3" | sed -n 's/.*"evidence":"\([^"]*\)".*/\1/p' \
-  >"$T/evidence.txt"
+curl -sS "$GLOAM_BASE_URL/v1/nodes?model=qwen3" >"$T/nodes.json"
+jq -r '.data[0].evidence' "$T/nodes.json" >"$T/evidence.txt"
+NONCE=$(jq -r '.data[0].evidence_nonce' "$T/nodes.json")
+"$BIN/gloam" verify --evidence "$T/evidence.txt" --nonce "$NONCE" >"$T/verify4.out" ||
+  fail "evidence with its nonce: $(cat "$T/verify4.out")"
+if "$BIN/gloam" verify --evidence "$T/evidence.txt" --nonce "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" \
+  >/dev/null; then
+  fail "evidence accepted with another nonce"
+fi
 "$BIN/gloam" verify --evidence "$T/evidence.txt" --receipt "$T/out/receipt.jws" \
   --transcript "$T/out/transcript.txt" >"$T/verify3.out" || fail "verify with evidence: $(cat "$T/verify3.out")"
 grep -q 'trust     software' "$T/verify3.out" || fail "evidence level: $(cat "$T/verify3.out")"

@@ -406,13 +406,15 @@ static void sha256_file(const char *path, char hex[72]) {
   codec_hex_encode(md, 32, hex + 7, 65);
 }
 
-/* Decodes evidence (base64url of a compact JWS), verifies it under the JWK
- * in its own header, returns the statement. */
+/* Opens evidence v1 ({"jws":"<compact JWS>","v":1}), verifies the JWS under
+ * the JWK in its own header, returns the statement. */
 static json_t *open_evidence(const char *ev) {
-  size_t n = strlen(ev);
-  char *jws = calloc(1, n);
-  long jl = codec_b64_decode(ev, n, (uint8_t *)jws, n, CODEC_B64_URL);
-  ASSERT_TRUE(jl > 0);
+  json_t *doc = json_loads(ev, 0, NULL);
+  ASSERT_NOT_NULL(doc);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(doc, "v")), 1);
+  ASSERT_NOT_NULL(json_string_value(json_object_get(doc, "jws")));
+  char *jws = strdup(json_string_value(json_object_get(doc, "jws")));
+  json_decref(doc);
   char *d1 = strchr(jws, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
   ASSERT_TRUE(d1 && d2);
   uint8_t hb[1024], pb[16384], sig[80];
@@ -486,14 +488,39 @@ static void test_e2e_register(void) {
   ASSERT_EQ_INT(json_integer_value(json_object_get(r, "protocol")), 1);
   json_t *model = json_array_get(json_object_get(r, "models"), 0);
   ASSERT_EQ_STR(json_string_value(json_object_get(model, "id")), "qwen3-tiny");
+  char digest[72];
+  char *st = test_fixture_path("models/qwen3/model.safetensors");
+  sha256_file(st, digest);
+  free(st);
+  ASSERT_EQ_STR(json_string_value(json_object_get(model, "weights_digest")), digest);
+  ASSERT_TRUE(json_integer_value(json_object_get(json_object_get(r, "hardware"), "cores")) >= 1);
+  ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(r, "attestation"), "identity")),
+                "software");
+  ASSERT_TRUE(json_object_get(r, "evidence") == NULL); /* needs a nonce: challenge_response */
+  msg m;
+  ASSERT_TRUE(next_msg("heartbeat", 5000, &m));
+  ASSERT_EQ_INT(json_integer_value(json_object_get(m.json, "max_slots")), 2);
+  msg_free(&m);
+}
+
+static void test_e2e_challenge(void) {
+  ensure_node();
+  send_text("{\"type\":\"challenge\",\"nonce\":\"bm9uY2Utb25lLXR3by10aHJlZQ\"}");
+  msg m;
+  ASSERT_TRUE(next_msg("challenge_response", 5000, &m));
+  ASSERT_EQ_STR(json_string_value(json_object_get(m.json, "nonce")), "bm9uY2Utb25lLXR3by10aHJlZQ");
+  ASSERT_TRUE(json_object_get(m.json, "activation") == NULL); /* software: no TPM answer */
+  json_t *s = open_evidence(json_string_value(json_object_get(m.json, "evidence")));
+  msg_free(&m);
+  json_t *r = F.reg;
+  json_t *model = json_array_get(json_object_get(r, "models"), 0);
   char digest[72], bin[72];
   char *st = test_fixture_path("models/qwen3/model.safetensors");
   sha256_file(st, digest);
   free(st);
   sha256_file(node_bin(), bin);
   ASSERT_EQ_STR(json_string_value(json_object_get(model, "weights_digest")), digest);
-  ASSERT_TRUE(json_integer_value(json_object_get(json_object_get(r, "hardware"), "cores")) >= 1);
-  json_t *s = open_evidence(json_string_value(json_object_get(r, "evidence")));
+  ASSERT_EQ_STR(json_string_value(json_object_get(s, "nonce")), "bm9uY2Utb25lLXR3by10aHJlZQ");
   ASSERT_EQ_STR(json_string_value(json_object_get(s, "trust")), "software");
   ASSERT_EQ_STR(json_string_value(json_object_get(s, "binary")), bin);
   ASSERT_EQ_STR(json_string_value(json_object_get(s, "node_id")), F.node_id);
@@ -511,22 +538,6 @@ static void test_e2e_register(void) {
                 "filter");
   ASSERT_TRUE(json_is_true(json_object_get(json_object_get(s, "posture"), "not_dumpable")));
   json_decref(s);
-  msg m;
-  ASSERT_TRUE(next_msg("heartbeat", 5000, &m));
-  ASSERT_EQ_INT(json_integer_value(json_object_get(m.json, "max_slots")), 2);
-  msg_free(&m);
-}
-
-static void test_e2e_challenge(void) {
-  ensure_node();
-  send_text("{\"type\":\"challenge\",\"nonce\":\"bm9uY2Utb25lLXR3by10aHJlZQ\"}");
-  msg m;
-  ASSERT_TRUE(next_msg("challenge_response", 5000, &m));
-  ASSERT_EQ_STR(json_string_value(json_object_get(m.json, "nonce")), "bm9uY2Utb25lLXR3by10aHJlZQ");
-  json_t *s = open_evidence(json_string_value(json_object_get(m.json, "evidence")));
-  ASSERT_EQ_STR(json_string_value(json_object_get(s, "nonce")), "bm9uY2Utb25lLXR3by10aHJlZQ");
-  json_decref(s);
-  msg_free(&m);
 }
 
 /* ---------------------------------------------------------------- jobs */
