@@ -21,6 +21,16 @@ static const arch_desc arch_table[] = {
      * config), q/k norms, GELU-tanh, sliding and full layers. */
     {ARCH_GEMMA3, "gemma3", "pre_feedforward_layernorm", "post_attention_layernorm",
      "post_feedforward_layernorm", true, false, false, true},
+    /* Qwen3.5: Gated DeltaNet layers (deltanet.c) between gated full
+     * attention layers; (1+w) norms, partial rotary, from the config. */
+    {ARCH_QWEN35, "qwen3_5", "post_attention_layernorm", NULL, NULL, true, false, false, false},
+    /* Qwen3.5-MoE: the same with routed experts and a gated shared expert. */
+    {ARCH_QWEN35_MOE, "qwen3_5_moe", "post_attention_layernorm", NULL, NULL, true, false, true,
+     false},
+    /* Qwen3-Next: Qwen3.5-MoE's blocks with the fused, head-grouped
+     * in_proj_qkvz / in_proj_ba (deltanet.c splits them). */
+    {ARCH_QWEN3_NEXT, "qwen3_next", "post_attention_layernorm", NULL, NULL, true, false, true,
+     false},
 };
 
 const arch_desc *arch_find(enum model_arch arch) {

@@ -36,6 +36,9 @@ enum model_arch config_arch_from_name(const char *t) {
   if (strcmp(t, "qwen3") == 0) return ARCH_QWEN3;
   if (strcmp(t, "qwen3_moe") == 0) return ARCH_QWEN3_MOE;
   if (strcmp(t, "gemma3") == 0 || strcmp(t, "gemma3_text") == 0) return ARCH_GEMMA3;
+  if (strcmp(t, "qwen3_5") == 0 || strcmp(t, "qwen3_5_text") == 0) return ARCH_QWEN35;
+  if (strcmp(t, "qwen3_5_moe") == 0 || strcmp(t, "qwen3_5_moe_text") == 0) return ARCH_QWEN35_MOE;
+  if (strcmp(t, "qwen3_next") == 0) return ARCH_QWEN3_NEXT;
   return ARCH_UNKNOWN;
 }
 
@@ -203,6 +206,8 @@ static int parse_layers(const json_t *o, model_config *c, char *err) {
         c->layer_sliding[i] = true;
       else if (strcmp(s, "full_attention") == 0)
         c->layer_sliding[i] = false;
+      else if (strcmp(s, "linear_attention") == 0 && config_is_hybrid(c->arch))
+        c->layer_linear[i] = true;
       else
         return err_set(err, GLOAM_EUNSUPPORTED, "config: layer type \"%.40s\" not supported", s);
     }
@@ -269,18 +274,20 @@ static int parse_moe(const json_t *o, model_config *c, char *err) {
   int rc;
   const char *nk = json_object_get(o, "num_experts") ? "num_experts" : "num_local_experts";
   if ((rc = get_int(o, nk, 0, 0, CONFIG_MAX_EXPERTS, &c->n_experts, err)) < 0) return rc;
-  if (c->arch != ARCH_QWEN3_MOE) {
+  if (c->arch != ARCH_QWEN3_MOE && c->arch != ARCH_QWEN35_MOE && c->arch != ARCH_QWEN3_NEXT) {
     c->n_experts = 0;
     return 0;
   }
-  if (c->n_experts < 1) return err_set(err, GLOAM_EFORMAT, "config: qwen3_moe needs experts");
+  if (c->n_experts < 1)
+    return err_set(err, GLOAM_EFORMAT, "config: %s needs experts", c->model_type);
   if ((rc = get_int(o, "num_experts_per_tok", NO_DEFAULT, 1, c->n_experts, &c->n_experts_per_tok,
                     err)) < 0)
     return rc;
   if ((rc = get_int(o, "moe_intermediate_size", NO_DEFAULT, 1, CONFIG_MAX_FFN, &c->moe_ffn_hidden,
                     err)) < 0)
     return rc;
-  if ((rc = get_bool(o, "norm_topk_prob", false, &c->norm_topk_prob, err)) < 0) return rc;
+  bool norm_def = c->arch == ARCH_QWEN3_NEXT; /* Qwen3NextConfig: true */
+  if ((rc = get_bool(o, "norm_topk_prob", norm_def, &c->norm_topk_prob, err)) < 0) return rc;
   if ((rc = get_int(o, "decoder_sparse_step", 1, 1, MODEL_MAX_LAYERS, &c->decoder_sparse_step,
                     err)) < 0)
     return rc;
@@ -297,6 +304,50 @@ static int apply_mlp_only(const json_t *o, model_config *c, char *err) {
     json_int_t l = json_integer_value(x);
     if (l >= 0 && l < c->n_layers) c->layer_moe[l] = false;
   }
+  return 0;
+}
+
+bool config_is_hybrid(enum model_arch a) {
+  return a == ARCH_QWEN35 || a == ARCH_QWEN35_MOE || a == ARCH_QWEN3_NEXT;
+}
+
+/* Qwen3.5: Gated DeltaNet sizes, which layers are linear (layer_types, else
+ * every full_attention_interval-th layer is full attention), partial rotary
+ * and the shared expert. transformers' Qwen3_5(Moe)TextConfig defaults. */
+static int parse_hybrid(const json_t *o, model_config *c, char *err) {
+  int rc;
+  if (!config_is_hybrid(c->arch)) return 0;
+#define INT(key, def, lo, hi, dst) \
+  if ((rc = get_int(o, key, def, lo, hi, dst, err)) < 0) return rc
+  INT("linear_conv_kernel_dim", 4, 1, 64, &c->lin_conv);
+  INT("linear_key_head_dim", 128, 1, CONFIG_MAX_HEAD_DIM, &c->lin_k_dim);
+  INT("linear_value_head_dim", 128, 1, CONFIG_MAX_HEAD_DIM, &c->lin_v_dim);
+  INT("linear_num_key_heads", 16, 1, CONFIG_MAX_HEADS, &c->lin_k_heads);
+  INT("linear_num_value_heads", 32, 1, CONFIG_MAX_HEADS, &c->lin_v_heads);
+  if (c->arch != ARCH_QWEN35)
+    INT("shared_expert_intermediate_size", 0, 0, CONFIG_MAX_FFN, &c->shared_ffn_hidden);
+  int interval = 4;
+  INT("full_attention_interval", 4, 1, MODEL_MAX_LAYERS, &interval);
+#undef INT
+  if (c->lin_v_heads % c->lin_k_heads != 0)
+    return err_set(err, GLOAM_EFORMAT, "config: linear value heads not a multiple of key heads");
+  const json_t *lt = json_object_get(o, "layer_types");
+  if (!lt || json_is_null(lt))
+    for (int i = 0; i < c->n_layers; i++) c->layer_linear[i] = (i + 1) % interval != 0;
+  float prf = 0.25f;
+  const json_t *rp = json_object_get(o, "rope_parameters");
+  if ((rc = get_float(o, "partial_rotary_factor", 0.25, &prf, err)) < 0) return rc;
+  if (json_is_object(rp) && (rc = get_float(rp, "partial_rotary_factor", prf, &prf, err)) < 0)
+    return rc;
+  int hd = c->head_dim ? c->head_dim : c->hidden / c->n_heads;
+  if (!(prf > 0 && prf <= 1)) /* before the conversion to int */
+    return err_set(err, GLOAM_EFORMAT, "config: bad partial_rotary_factor");
+  c->rope_dim = (int)((float)hd * prf);
+  if (c->rope_dim < 2 || c->rope_dim % 2 != 0)
+    return err_set(err, GLOAM_EFORMAT, "config: bad partial_rotary_factor");
+  c->attn_out_gate = true;
+  if (c->arch == ARCH_QWEN35_MOE)
+    c->norm_topk_prob = true; /* Qwen3.5's router always renormalises the top k */
   return 0;
 }
 
@@ -337,7 +388,12 @@ int config_finish(model_config *c, char *err) {
   bool gemma = c->arch == ARCH_GEMMA3;
   c->embed_scale = gemma ? sqrtf((float)c->hidden) : 1.0f;
   c->norm_w_offset = gemma ? 1.0f : 0.0f;
-  c->qk_norm = c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE || gemma;
+  c->qk_norm =
+      c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE || gemma || config_is_hybrid(c->arch);
+  if (config_is_hybrid(c->arch)) c->norm_w_offset = 1.0f; /* (1 + w) RMSNorm */
+  if (c->rope_dim == 0) c->rope_dim = c->head_dim;
+  if (c->rope_dim > c->head_dim || c->rope_dim % 2 != 0)
+    return err_set(err, GLOAM_EFORMAT, "config: rotary dims %d invalid", c->rope_dim);
   if (c->arch == ARCH_QWEN2) c->attn_bias = true;
   if (gemma && c->query_pre_attn_scalar <= 0) c->query_pre_attn_scalar = (float)c->head_dim;
   if (c->bos_id >= c->vocab) c->bos_id = -1;
@@ -357,12 +413,14 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
   if (c->arch == ARCH_UNKNOWN)
     return err_set(err, GLOAM_EUNSUPPORTED,
                    "config: model_type \"%.40s\" not supported (llama, qwen2, qwen3, qwen3_moe, "
-                   "gemma3, gemma3_text)",
+                   "gemma3, gemma3_text, qwen3_5(_text), qwen3_5_moe(_text), qwen3_next)",
                    mt);
   snprintf(c->model_type, sizeof c->model_type, "%s", mt);
   const json_t *o = top;
   const json_t *tc = json_object_get(top, "text_config");
-  if (strcmp(mt, "gemma3") == 0 && json_is_object(tc)) o = tc; /* multimodal wrapper */
+  bool wrapper =
+      strcmp(mt, "gemma3") == 0 || strcmp(mt, "qwen3_5") == 0 || strcmp(mt, "qwen3_5_moe") == 0;
+  if (wrapper && json_is_object(tc)) o = tc; /* multimodal wrapper */
   if ((rc = get_int(o, "num_hidden_layers", NO_DEFAULT, 1, MODEL_MAX_LAYERS, &c->n_layers, err)) <
       0)
     return rc;
@@ -375,8 +433,9 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
                     err)) < 0)
     return rc;
   if ((rc = get_int(o, "head_dim", 0, 0, CONFIG_MAX_HEAD_DIM, &c->head_dim, err)) < 0) return rc;
-  if ((rc = get_int(o, "intermediate_size", c->arch == ARCH_QWEN3_MOE ? 0 : NO_DEFAULT, 0,
-                    CONFIG_MAX_FFN, &c->ffn_hidden, err)) < 0)
+  bool moe = c->arch == ARCH_QWEN3_MOE || c->arch == ARCH_QWEN35_MOE || c->arch == ARCH_QWEN3_NEXT;
+  if ((rc = get_int(o, "intermediate_size", moe ? 0 : NO_DEFAULT, 0, CONFIG_MAX_FFN, &c->ffn_hidden,
+                    err)) < 0)
     return rc;
   if ((rc = get_int(o, "vocab_size", NO_DEFAULT, 1, CONFIG_MAX_VOCAB, &c->vocab, err)) < 0)
     return rc;
@@ -393,6 +452,7 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
   if ((rc = parse_rope_all(o, c, err)) < 0) return rc;
   if ((rc = parse_moe(o, c, err)) < 0) return rc;
   if ((rc = parse_layers(o, c, err)) < 0) return rc;
+  if ((rc = parse_hybrid(o, c, err)) < 0) return rc;
   if (c->arch == ARCH_GEMMA3) {
     if ((rc = get_float(o, "query_pre_attn_scalar", 256, &c->query_pre_attn_scalar, err)) < 0)
       return rc;
@@ -447,7 +507,7 @@ int config_parse(model_config *c, const char *json, size_t json_len, const char 
   }
   if ((rc = config_finish(c, err)) < 0) goto done;
   const json_t *tc = json_object_get(j, "text_config");
-  rc = apply_mlp_only(c->arch == ARCH_GEMMA3 && json_is_object(tc) ? tc : j, c, err);
+  rc = apply_mlp_only(c->arch != ARCH_LLAMA && json_is_object(tc) ? tc : j, c, err);
 done:
   json_decref(g);
   json_decref(j);
@@ -540,19 +600,39 @@ int config_for_each_tensor(const model_config *c, config_tensor_fn fn, void *ctx
   for (int l = 0; l < c->n_layers; l++) {
     const char *p = "model.layers";
     E(h, 0, "%s.%d.input_layernorm.weight", p, l);
-    E(q, h, "%s.%d.self_attn.q_proj.weight", p, l);
-    E(kv, h, "%s.%d.self_attn.k_proj.weight", p, l);
-    E(kv, h, "%s.%d.self_attn.v_proj.weight", p, l);
-    E(h, q, "%s.%d.self_attn.o_proj.weight", p, l);
-    if (c->attn_bias) {
-      E(q, 0, "%s.%d.self_attn.q_proj.bias", p, l);
-      E(kv, 0, "%s.%d.self_attn.k_proj.bias", p, l);
-      E(kv, 0, "%s.%d.self_attn.v_proj.bias", p, l);
-      if (c->arch == ARCH_LLAMA) E(h, 0, "%s.%d.self_attn.o_proj.bias", p, l);
-    }
-    if (c->qk_norm) {
-      E(hd, 0, "%s.%d.self_attn.q_norm.weight", p, l);
-      E(hd, 0, "%s.%d.self_attn.k_norm.weight", p, l);
+    if (c->layer_linear[l]) {
+      const int64_t kd = (int64_t)c->lin_k_heads * c->lin_k_dim,
+                    vd = (int64_t)c->lin_v_heads * c->lin_v_dim, nv = c->lin_v_heads;
+      const char *la = "linear_attn";
+      if (c->arch == ARCH_QWEN3_NEXT) { /* fused, grouped by key head */
+        E(2 * kd + 2 * vd, h, "%s.%d.%s.in_proj_qkvz.weight", p, l, la);
+        E(2 * nv, h, "%s.%d.%s.in_proj_ba.weight", p, l, la);
+      } else {
+        E(2 * kd + vd, h, "%s.%d.%s.in_proj_qkv.weight", p, l, la);
+        E(vd, h, "%s.%d.%s.in_proj_z.weight", p, l, la);
+        E(nv, h, "%s.%d.%s.in_proj_b.weight", p, l, la);
+        E(nv, h, "%s.%d.%s.in_proj_a.weight", p, l, la);
+      }
+      E(nv, 0, "%s.%d.%s.A_log", p, l, la);
+      E(nv, 0, "%s.%d.%s.dt_bias", p, l, la);
+      E(c->lin_v_dim, 0, "%s.%d.%s.norm.weight", p, l, la);
+      E(h, vd, "%s.%d.%s.out_proj.weight", p, l, la);
+      /* conv1d.weight [conv_dim, 1, kernel] is 3-D: weights.c checks it */
+    } else {
+      E(c->attn_out_gate ? 2 * q : q, h, "%s.%d.self_attn.q_proj.weight", p, l);
+      E(kv, h, "%s.%d.self_attn.k_proj.weight", p, l);
+      E(kv, h, "%s.%d.self_attn.v_proj.weight", p, l);
+      E(h, q, "%s.%d.self_attn.o_proj.weight", p, l);
+      if (c->attn_bias) {
+        E(q, 0, "%s.%d.self_attn.q_proj.bias", p, l);
+        E(kv, 0, "%s.%d.self_attn.k_proj.bias", p, l);
+        E(kv, 0, "%s.%d.self_attn.v_proj.bias", p, l);
+        if (c->arch == ARCH_LLAMA) E(h, 0, "%s.%d.self_attn.o_proj.bias", p, l);
+      }
+      if (c->qk_norm) {
+        E(hd, 0, "%s.%d.self_attn.q_norm.weight", p, l);
+        E(hd, 0, "%s.%d.self_attn.k_norm.weight", p, l);
+      }
     }
     E(h, 0, "%s.%d.post_attention_layernorm.weight", p, l);
     if (gemma) {
@@ -566,6 +646,13 @@ int config_for_each_tensor(const model_config *c, config_tensor_fn fn, void *ctx
         E(f, h, "%s.%d.mlp.experts.%d.gate_proj.weight", p, l, e);
         E(f, h, "%s.%d.mlp.experts.%d.up_proj.weight", p, l, e);
         E(h, f, "%s.%d.mlp.experts.%d.down_proj.weight", p, l, e);
+      }
+      if (c->shared_ffn_hidden) {
+        const int64_t sf = c->shared_ffn_hidden;
+        E(sf, h, "%s.%d.mlp.shared_expert.gate_proj.weight", p, l);
+        E(sf, h, "%s.%d.mlp.shared_expert.up_proj.weight", p, l);
+        E(h, sf, "%s.%d.mlp.shared_expert.down_proj.weight", p, l);
+        E(1, h, "%s.%d.mlp.shared_expert_gate.weight", p, l);
       }
     } else {
       const int64_t f = c->ffn_hidden;

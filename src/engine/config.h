@@ -19,6 +19,7 @@
 #ifndef GLOAM_ENGINE_CONFIG_H
 #define GLOAM_ENGINE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine/model_files.h"
@@ -47,6 +48,10 @@ int config_load_dir(model_config *cfg, const char *dir, const char *config_name,
 /* Maps a model_type string ("llama", "qwen3_moe", "gemma3_text", ...) to
  * ARCH_*; ARCH_UNKNOWN if not supported. */
 enum model_arch config_arch_from_name(const char *model_type);
+
+/* Whether arch mixes Gated DeltaNet (linear attention) layers with gated
+ * full attention (Qwen3.5): such models keep a recurrent state per session. */
+bool config_is_hybrid(enum model_arch arch);
 
 /* Fills the fields derived from the others (head_dim default, embed_scale,
  * norm_w_offset, act, layer_moe, rope_local default) and validates ranges.

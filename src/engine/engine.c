@@ -21,7 +21,7 @@ gloam_model_params gloam_model_default_params(void) {
 
 static int init_rope(gloam_model *m, char *err) {
   const model_config *c = m->cfg;
-  size_t half = (size_t)c->head_dim / 2;
+  size_t half = (size_t)c->rope_dim / 2;
   m->rope_global.inv_freq = arena_alloc(&m->ar, sizeof(float) * half);
   m->rope_local.inv_freq = arena_alloc(&m->ar, sizeof(float) * half);
   if (!m->rope_global.inv_freq || !m->rope_local.inv_freq)
@@ -32,9 +32,9 @@ static int init_rope(gloam_model *m, char *err) {
   if (global.original_max_pos <= 0) global.original_max_pos = c->max_pos;
   if (local.original_max_pos <= 0) local.original_max_pos = c->max_pos;
   int rc =
-      rope_inv_freq(m->rope_global.inv_freq, c->head_dim, &global, &m->rope_global.mscale, err);
+      rope_inv_freq(m->rope_global.inv_freq, c->rope_dim, &global, &m->rope_global.mscale, err);
   if (rc < 0) return rc;
-  return rope_inv_freq(m->rope_local.inv_freq, c->head_dim, &local, &m->rope_local.mscale, err);
+  return rope_inv_freq(m->rope_local.inv_freq, c->rope_dim, &local, &m->rope_local.mscale, err);
 }
 
 static void count_params(gloam_model *m) {

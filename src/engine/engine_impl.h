@@ -39,6 +39,19 @@ typedef struct eng_mat {
   int64_t rows, cols;
 } eng_mat;
 
+/* A Gated DeltaNet (linear attention) block's weights (deltanet.h). */
+typedef struct eng_deltanet {
+  eng_mat qkv;      /* in_proj_qkv [2 * k_heads * k_dim + v_heads * v_dim, hidden] */
+  eng_mat z, b, a;  /* in_proj_z [v_heads * v_dim, hidden], in_proj_b/a [v_heads, hidden] */
+  eng_mat out;      /* out_proj [hidden, v_heads * v_dim] */
+  eng_mat qkvz, ba; /* Qwen3-Next: the four fused, grouped by key head (fused = true) */
+  bool fused;
+  const float *conv;    /* [kernel, conv_dim] depthwise causal conv1d (transposed) */
+  const float *neg_a;   /* [v_heads] -exp(A_log) */
+  const float *dt_bias; /* [v_heads] */
+  const float *norm;    /* [v_dim] gated RMSNorm weight (plain w, no offset) */
+} eng_deltanet;
+
 typedef struct eng_layer {
   const float *attn_norm;       /* [hidden] before attention */
   const float *ffn_norm;        /* [hidden] before the MLP */
@@ -50,6 +63,15 @@ typedef struct eng_layer {
   eng_mat gate, up, down;       /* dense MLP: [ffn, hidden] x2, [hidden, ffn] */
   eng_mat router;               /* MoE: [n_experts, hidden] */
   eng_mat *egate, *eup, *edown; /* MoE: [n_experts] each [moe_ffn, hidden] / [hidden, moe_ffn] */
+
+  /* Qwen3.5 / Qwen3-Next */
+  eng_mat sh_gate, sh_up, sh_down; /* MoE shared expert (data NULL: none) */
+  eng_mat sh_router;               /* [1, hidden]: sigmoid gate of the shared expert */
+  eng_deltanet lin;                /* linear-attention layers */
+  bool linear;                     /* Gated DeltaNet instead of self-attention */
+  int kv_slot;                     /* index among the layers with a KV cache, or -1 */
+  int lin_slot;                    /* index among the layers with a recurrent state, or -1 */
+
   bool moe;
   bool sliding;
   int window; /* tokens a query sees (itself included) on sliding layers; 0: all */
@@ -73,6 +95,9 @@ struct gloam_model {
   const float *out_norm;
   eng_rope rope_global, rope_local;
   float attn_scale; /* softmax scale of q.k */
+  int n_kv_layers;  /* layers with a KV cache (all but the linear-attention ones) */
+  int n_lin_layers; /* linear-attention layers, each with a recurrent state */
+  size_t lin_state; /* floats of one layer's state (deltanet.h) */
   int n_threads;
   int64_t n_params;
   size_t n_bytes;
@@ -91,7 +116,9 @@ typedef struct eng_work {
   kern_pool *pool; /* NULL when single-threaded */
   float *x, *h, *q, *k, *v, *att,
       *o;                     /* hidden, hidden, nh*hd, kv_row x2, nh*hd, max(hidden, nh*hd) */
-  float *ff_a, *ff_b;         /* [n_rows, max(ffn, moe_ffn)] */
+  float *ff_a, *ff_b;         /* [n_rows, max(ffn, moe_ffn, shared_ffn)] */
+  float *gate;                /* [n_rows, nh*hd] attention output gate (attn_out_gate) */
+  float *lin;                 /* Gated DeltaNet scratch (deltanet_work_floats), or NULL */
   float *rope_cos, *rope_sin; /* [2 (global, local), n_rows, head_dim / 2] */
   gloam_session **row_sess;   /* [n_rows] */
   int32_t *pos;               /* [n_rows] */
@@ -120,9 +147,13 @@ struct gloam_session {
   bool kv_f16; /* cache holds IEEE half instead of float32 */
   atomic_bool cancel;
   size_t kv_row; /* values per position per layer: n_kv_heads * head_dim */
-  void *k_cache; /* [n_layers, n_ctx, kv_row] float or f16_bits */
+  void *k_cache; /* [n_kv_layers, n_ctx, kv_row] float or f16_bits */
   void *v_cache;
   eng_work w; /* scratch and pool of this session's own evaluations */
+
+  /* [n_lin_layers, lin_state]: each linear-attention layer's conv and delta
+   * state (deltanet.h) */
+  float *lin_state;
   /* outputs */
   float *logits;  /* [logits_all ? n_batch : 1, vocab] */
   int n_logits;   /* rows valid in logits; 0: none */

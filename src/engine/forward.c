@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "engine/attention.h"
+#include "engine/deltanet.h"
 #include "engine/engine_impl.h"
 #include "engine/moe.h"
 #include "engine/rope.h"
@@ -68,7 +69,7 @@ static void embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int 
   }
 }
 
-/* The layer-l cache of row t's session, and the byte offset of position p. */
+/* The cache of KV slot l (eng_layer.kv_slot) of a session, at position p. */
 static uint8_t *cache_at(void *cache, const gloam_session *s, int l, int p) {
   size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
   return (uint8_t *)cache + (((size_t)l * s->n_ctx + (size_t)p) * s->kv_row) * esz;
@@ -82,15 +83,30 @@ static void store_kv(void *cache, const gloam_session *s, int l, int p, const fl
     memcpy(dst, src, sizeof(float) * s->kv_row);
 }
 
+/* The gated q projection [T, nh, (query | gate)] into query q [T, nh, hd]
+ * (in place, moving left) and gate [T, nh * hd]. */
+static void split_gate(float *q, float *gate, int T, int nh, int hd) {
+  for (size_t i = 0; i < (size_t)T * nh; i++) {
+    memcpy(gate + i * hd, q + (2 * i + 1) * hd, sizeof(float) * (size_t)hd);
+    memmove(q + i * hd, q + 2 * i * hd, sizeof(float) * (size_t)hd);
+  }
+}
+
+/* x *= sigmoid(gate). */
+static void apply_gate(float *x, const float *gate, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] *= 1.0f / (1.0f + expf(-gate[i]));
+}
+
 /* q, k, v for the step, normed and rotated, k and v stored in the caches. */
 static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *L, int T) {
   const model_config *c = m->cfg;
-  int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, half = hd / 2;
+  int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, half = c->rope_dim / 2;
   size_t kv_row = (size_t)nkv * hd;
   mm(w, &L->wq, w->h, w->q, T);
+  add_bias(w->q, L->bq, T, (int)L->wq.rows);
+  if (c->attn_out_gate) split_gate(w->q, w->gate, T, nh, hd);
   mm(w, &L->wk, w->h, w->k, T);
   mm(w, &L->wv, w->h, w->v, T);
-  add_bias(w->q, L->bq, T, nh * hd);
   add_bias(w->k, L->bk, T, nkv * hd);
   add_bias(w->v, L->bv, T, nkv * hd);
   if (L->q_norm) norm_heads(c, w->q, L->q_norm, T, nh, hd, w->o);
@@ -98,24 +114,24 @@ static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *
   size_t tab = (size_t)w->n_rows * half * (L->sliding ? 1 : 0);
   const float *cs = w->rope_cos + tab, *sn = w->rope_sin + tab;
   for (int t = 0; t < T; t++) {
-    rope_apply(w->q + (size_t)t * nh * hd, nh, hd, cs + (size_t)t * half, sn + (size_t)t * half);
-    rope_apply(w->k + (size_t)t * kv_row, nkv, hd, cs + (size_t)t * half, sn + (size_t)t * half);
+    rope_apply_part(w->q + (size_t)t * nh * hd, nh, hd, c->rope_dim, cs + (size_t)t * half,
+                    sn + (size_t)t * half);
+    rope_apply_part(w->k + (size_t)t * kv_row, nkv, hd, c->rope_dim, cs + (size_t)t * half,
+                    sn + (size_t)t * half);
   }
   for (int t = 0; t < T; t++) {
     const gloam_session *s = w->row_sess[t];
-    store_kv(s->k_cache, s, l, w->pos[t], w->k + (size_t)t * kv_row);
-    store_kv(s->v_cache, s, l, w->pos[t], w->v + (size_t)t * kv_row);
-    w->krow[t] = cache_at(s->k_cache, s, l, 0);
-    w->vrow[t] = cache_at(s->v_cache, s, l, 0);
+    int slot = L->kv_slot;
+    store_kv(s->k_cache, s, slot, w->pos[t], w->k + (size_t)t * kv_row);
+    store_kv(s->v_cache, s, slot, w->pos[t], w->v + (size_t)t * kv_row);
+    w->krow[t] = cache_at(s->k_cache, s, slot, 0);
+    w->vrow[t] = cache_at(s->v_cache, s, slot, 0);
   }
 }
 
-static void layer_forward(eng_work *w, const gloam_model *m, int l, int T) {
+/* Self-attention of layer l over w->h into w->o. */
+static void attn_block(eng_work *w, const gloam_model *m, int l, const eng_layer *L, int T) {
   const model_config *c = m->cfg;
-  const eng_layer *L = &m->layers[l];
-  int H = c->hidden;
-
-  norm_rows(c, w->h, w->x, L->attn_norm, T, H);
   attn_qkv(w, m, l, L, T);
   attn_args a = {
       .q = w->q,
@@ -133,7 +149,20 @@ static void layer_forward(eng_work *w, const gloam_model *m, int l, int T) {
       .softcap = c->attn_logit_softcap,
   };
   attention_run(w->pool, &a);
+  if (c->attn_out_gate) apply_gate(w->att, w->gate, (size_t)T * c->n_heads * c->head_dim);
   mm(w, &L->wo, w->att, w->o, T);
+}
+
+static void layer_forward(eng_work *w, const gloam_model *m, int l, int T) {
+  const model_config *c = m->cfg;
+  const eng_layer *L = &m->layers[l];
+  int H = c->hidden;
+
+  norm_rows(c, w->h, w->x, L->attn_norm, T, H);
+  if (L->linear)
+    deltanet_forward(w, m, L, T);
+  else
+    attn_block(w, m, l, L, T);
   const float *branch = w->o;
   if (L->post_attn_norm) { /* into h (free now): kernels need not allow aliasing */
     norm_rows(c, w->h, w->o, L->post_attn_norm, T, H);
@@ -154,7 +183,7 @@ static void layer_forward(eng_work *w, const gloam_model *m, int l, int T) {
 int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T, int n_out,
                  float *logits, float *capture_buf, atomic_bool *cancel) {
   const model_config *c = m->cfg;
-  int H = c->hidden, half = c->head_dim / 2;
+  int H = c->hidden, half = c->rope_dim / 2;
 
   embed(w, m, tokens, T);
   capture(capture_buf, H, 0, w->x, T);
@@ -168,7 +197,9 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
   }
 
   for (int l = 0; l < c->n_layers; l++) {
-    if (cancel && atomic_exchange(cancel, false)) return GLOAM_ECANCELED;
+    /* a recurrent state cannot be rewound: cancel only before it changes */
+    if (cancel && (l == 0 || m->n_lin_layers == 0) && atomic_exchange(cancel, false))
+      return GLOAM_ECANCELED;
     layer_forward(w, m, l, T);
     if (l + 1 < c->n_layers) capture(capture_buf, H, l + 1, w->x, T);
   }

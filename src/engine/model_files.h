@@ -48,6 +48,11 @@ enum model_arch {
   ARCH_QWEN3,     /* "qwen3": q/k RMSNorm, explicit head_dim */
   ARCH_QWEN3_MOE, /* "qwen3_moe": top-k routed experts */
   ARCH_GEMMA3,    /* "gemma3_text" / "gemma3": sliding + full layers, (1+w) norms */
+
+  /* Gated DeltaNet hybrids (config_is_hybrid) */
+  ARCH_QWEN35,     /* "qwen3_5_text" / "qwen3_5": Gated DeltaNet + gated attention */
+  ARCH_QWEN35_MOE, /* "qwen3_5_moe_text" / "qwen3_5_moe": the same with routed + shared experts */
+  ARCH_QWEN3_NEXT, /* "qwen3_next": Qwen3.5-MoE's blocks, fused in_proj_qkvz / in_proj_ba */
 };
 
 enum rope_scaling {
@@ -105,6 +110,13 @@ typedef struct model_config {
   float attn_logit_softcap;             /* 0: none */
   float embed_scale;                    /* 1, or sqrt(hidden) for gemma */
   float norm_w_offset;                  /* 0, or 1 for gemma's (1 + w) RMSNorm */
+  /* Qwen3.5 / Qwen3-Next (config.c parse_hybrid); 0 for other families,
+   * except rope_dim (config_finish: head_dim unless partial rotary) */
+  int rope_dim;          /* dims of a head that rotate (partial_rotary_factor) */
+  bool attn_out_gate;    /* q_proj yields [query | gate] per head; output *= sigmoid(gate) */
+  int shared_ffn_hidden; /* shared expert (shared_expert_intermediate_size); 0: none */
+  int lin_k_heads, lin_v_heads, lin_k_dim, lin_v_dim, lin_conv; /* Gated DeltaNet sizes */
+  bool layer_linear[MODEL_MAX_LAYERS]; /* per layer: Gated DeltaNet instead of attention */
   /* Special tokens (from config / generation_config / GGUF); -1 if absent */
   int bos_id;
   int eos_ids[4];

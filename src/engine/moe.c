@@ -4,6 +4,7 @@
  */
 #include "engine/moe.h"
 
+#include <math.h>
 #include <string.h>
 
 static void act_mul(enum act_fn act, float *a, const float *b, int64_t n) {
@@ -25,6 +26,16 @@ static void gated_mlp(eng_work *w, enum act_fn act, const eng_mat *gate, const e
   mm(w, up, x, w->ff_b, T);
   act_mul(act, w->ff_a, w->ff_b, (int64_t)T * ff);
   mm(w, down, w->ff_a, y, T);
+}
+
+/* Qwen3.5-MoE: out += sigmoid(h . g) * MLP_shared(h), row by row. */
+static void shared_expert(eng_work *w, enum act_fn act, const eng_layer *L, const float *h,
+                          float *out, int T) {
+  int64_t H = L->sh_down.rows;
+  gated_mlp(w, act, &L->sh_gate, &L->sh_up, &L->sh_down, h, w->gy, T);
+  mm(w, &L->sh_router, h, w->gw, T);
+  for (int t = 0; t < T; t++)
+    kern_axpy_f32(out + (size_t)t * H, 1.0f / (1.0f + expf(-w->gw[t])), w->gy + (size_t)t * H, H);
 }
 
 void moe_route(const float *logits, int n, int k, bool norm, float *p, int32_t *sel, float *w) {
@@ -72,6 +83,7 @@ static void moe_forward(eng_work *w, const gloam_model *m, const eng_layer *L, c
     for (int r = 0; r < n; r++)
       kern_axpy_f32(out + (size_t)w->gather[r] * H, w->gw[r], w->gy + (size_t)r * H, H);
   }
+  if (L->sh_gate.data) shared_expert(w, c->act, L, h, out, T);
 }
 
 void ffn_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,

@@ -29,4 +29,10 @@ void rope_table(float *cos_out, float *sin_out, const float *inv_freq, float msc
  * position's cos/sin [head_dim / 2]. */
 void rope_apply(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t);
 
+/* Partial rotary (Qwen3.5's partial_rotary_factor): rotates the first
+ * rot_dim dims of each head (pairs i, i + rot_dim / 2; cos/sin
+ * [rot_dim / 2]) and leaves the rest. */
+void rope_apply_part(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t,
+                     const float *sin_t);
+
 #endif

@@ -7,14 +7,18 @@
  *
  * DESIGN: the cache holds keys and values (float32, or IEEE half with
  * kv_f16) for every layer and position [n_layers, n_ctx, n_kv_heads *
- * head_dim]. n_past only advances when a whole evaluation succeeded, so an
- * error or cancel leaves the visible cache unchanged (rows written past
- * n_past are overwritten later).
+ * head_dim] (only the layers with attention), and for Gated DeltaNet layers
+ * their recurrent state (deltanet.h). n_past only advances when a whole
+ * evaluation succeeded, so an error or cancel leaves the visible cache
+ * unchanged (rows written past n_past are overwritten later); a recurrent
+ * state cannot be rewound, so with one, cancel acts only before the first
+ * step and truncate only to 0 (or n_past).
  */
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "engine/deltanet.h"
 #include "engine/engine_impl.h"
 
 gloam_session_params gloam_session_default_params(void) {
@@ -42,13 +46,17 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
   size_t B = (size_t)n_rows, H = (size_t)c->hidden, hd = (size_t)c->head_dim;
   size_t qrow = (size_t)c->n_heads * hd, kv_row = (size_t)c->n_kv_heads * hd,
          ff = max3((size_t)c->ffn_hidden, (size_t)c->moe_ffn_hidden, 1);
+  if ((size_t)c->shared_ffn_hidden > ff) ff = (size_t)c->shared_ffn_hidden;
+  size_t lin = deltanet_work_floats(c, n_rows, n_threads);
   size_t E = (size_t)c->n_experts, K = (size_t)(E ? c->n_experts_per_tok : 0);
   bool ok = true;
   const size_t F = sizeof(float);
   if (n_threads > 1 && !(w->pool = kern_pool_new(n_threads))) ok = false;
   w->x = zalloc(B * H, F, &ok);
   w->h = zalloc(B * H, F, &ok);
-  w->q = zalloc(B * qrow, F, &ok);
+  w->q = zalloc(B * qrow * (c->attn_out_gate ? 2 : 1), F, &ok);
+  if (c->attn_out_gate) w->gate = zalloc(B * qrow, F, &ok);
+  if (lin) w->lin = zalloc(lin, F, &ok);
   w->k = zalloc(B * kv_row, F, &ok);
   w->v = zalloc(B * kv_row, F, &ok);
   w->att = zalloc(B * qrow, F, &ok);
@@ -88,6 +96,8 @@ void eng_work_deinit(eng_work *w) {
                   w->o,
                   w->ff_a,
                   w->ff_b,
+                  w->gate,
+                  w->lin,
                   w->rope_cos,
                   w->rope_sin,
                   w->row_sess,
@@ -129,9 +139,11 @@ int gloam_session_new(gloam_session **out, gloam_model *m, const gloam_session_p
   s->kv_row = (size_t)m->cfg->n_kv_heads * (size_t)m->cfg->head_dim;
   atomic_init(&s->cancel, false);
   bool ok = true;
-  size_t kv = (size_t)m->cfg->n_layers * (size_t)n_ctx * s->kv_row;
+  size_t kv = (size_t)m->n_kv_layers * (size_t)n_ctx * s->kv_row;
   size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
   s->k_cache = zalloc(kv, esz, &ok);
+  if (m->n_lin_layers)
+    s->lin_state = zalloc((size_t)m->n_lin_layers * m->lin_state, sizeof(float), &ok);
   s->v_cache = zalloc(kv, esz, &ok);
   s->logits =
       zalloc((s->logits_all ? (size_t)n_batch : 1) * (size_t)m->cfg->vocab, sizeof(float), &ok);
@@ -148,6 +160,7 @@ void gloam_session_free(gloam_session *s) {
   if (!s) return;
   mem_free(s->k_cache);
   mem_free(s->v_cache);
+  mem_free(s->lin_state);
   mem_free(s->logits);
   eng_work_deinit(&s->w);
   mem_free(s);
@@ -186,7 +199,10 @@ int gloam_session_eval(gloam_session *s, const int32_t *tokens, int n_tokens) {
       w->out_rows[0] = T - 1;
       n_out = 1;
     }
-    int rc = forward_rows(w, s->m, tokens + done, T, n_out, s->logits, s->capture, &s->cancel);
+    /* a recurrent state (linear-attention layers) cannot be rewound: once
+     * the first step has run, later steps are not canceled */
+    atomic_bool *cancel = done == 0 || s->m->n_lin_layers == 0 ? &s->cancel : NULL;
+    int rc = forward_rows(w, s->m, tokens + done, T, n_out, s->logits, s->capture, cancel);
     if (rc < 0) {
       s->n_logits = 0;
       s->capture = NULL;
@@ -228,6 +244,10 @@ void gloam_session_reset(gloam_session *s) {
 int gloam_session_truncate(gloam_session *s, int n_keep) {
   if (n_keep < 0 || n_keep > s->n_past)
     return err_set(s->err, GLOAM_ERANGE, "truncate to %d of %d cached tokens", n_keep, s->n_past);
+  if (s->m->n_lin_layers && n_keep != 0 && n_keep != s->n_past)
+    return err_set(s->err, GLOAM_EUNSUPPORTED,
+                   "truncate: the recurrent state of %s cannot rewind (only to 0 or %d)",
+                   s->m->arch->name, s->n_past);
   s->n_past = n_keep;
   s->n_logits = 0;
   return 0;

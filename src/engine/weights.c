@@ -8,10 +8,13 @@
  */
 #include "engine/weights.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "engine/config.h"
+#include "engine/deltanet.h"
 
 #define NAME_LEN 160
 
@@ -121,6 +124,73 @@ static int bind_experts(gloam_model *m, eng_layer *L, int l, char *err) {
   return 0;
 }
 
+/* The depthwise conv1d weight [C, 1, K] (or [C, K]) as float32 [K, C]. */
+static int get_conv(gloam_model *m, eng_deltanet *D, int l, int64_t C, int64_t K, char *err) {
+  char name[NAME_LEN];
+  const tensor *t = find(m, name, l, "linear_attn.conv1d.weight");
+  if (!t) return err_set(err, GLOAM_ENOENT, "missing tensor %s", name);
+  bool shape = (t->n_dims == 3 && t->shape[0] == C && t->shape[1] == 1 && t->shape[2] == K) ||
+               (t->n_dims == 2 && t->shape[0] == C && t->shape[1] == K);
+  bool type = t->type == DT_F32 || t->type == DT_F16 || t->type == DT_BF16;
+  if (!shape || !type || t->n_bytes < dtype_row_bytes(t->type, C * K))
+    return err_set(err, GLOAM_EFORMAT, "tensor %s: not a float [%lld, 1, %lld]", name, (long long)C,
+                   (long long)K);
+  float *tmp = arena_alloc(&m->ar, sizeof(float) * (size_t)(C * K));
+  float *w = arena_alloc(&m->ar, sizeof(float) * (size_t)(C * K));
+  if (!tmp || !w) return err_set(err, GLOAM_ENOMEM, "out of memory");
+  kern_dequantize_row(t->type, t->data, tmp, C * K);
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t j = 0; j < K; j++) w[j * C + c] = tmp[c * K + j];
+  D->conv = w;
+  return 0;
+}
+
+/* A Gated DeltaNet layer (Qwen3.5 linear_attn.*). */
+static int bind_linear(gloam_model *m, eng_layer *L, int l, char *err) {
+  const model_config *c = m->cfg;
+  int64_t H = c->hidden, nv = c->lin_v_heads, kd = (int64_t)c->lin_k_heads * c->lin_k_dim,
+          vd = nv * c->lin_v_dim;
+  eng_deltanet *D = &L->lin;
+  const float *a_log;
+  int rc;
+  D->fused = c->arch == ARCH_QWEN3_NEXT;
+  if (D->fused) {
+    if ((rc = get_mat(m, &D->qkvz, l, "linear_attn.in_proj_qkvz.weight", 2 * kd + 2 * vd, H, err)) <
+            0 ||
+        (rc = get_mat(m, &D->ba, l, "linear_attn.in_proj_ba.weight", 2 * nv, H, err)) < 0)
+      return rc;
+  } else if ((rc = get_mat(m, &D->qkv, l, "linear_attn.in_proj_qkv.weight", 2 * kd + vd, H, err)) <
+                 0 ||
+             (rc = get_mat(m, &D->z, l, "linear_attn.in_proj_z.weight", vd, H, err)) < 0 ||
+             (rc = get_mat(m, &D->b, l, "linear_attn.in_proj_b.weight", nv, H, err)) < 0 ||
+             (rc = get_mat(m, &D->a, l, "linear_attn.in_proj_a.weight", nv, H, err)) < 0) {
+    return rc;
+  }
+  if ((rc = get_mat(m, &D->out, l, "linear_attn.out_proj.weight", H, vd, err)) < 0 ||
+      (rc = get_vec(m, &a_log, l, "linear_attn.A_log", nv, true, err)) < 0 ||
+      (rc = get_vec(m, &D->dt_bias, l, "linear_attn.dt_bias", nv, true, err)) < 0 ||
+      (rc = get_vec(m, &D->norm, l, "linear_attn.norm.weight", c->lin_v_dim, true, err)) < 0 ||
+      (rc = get_conv(m, D, l, 2 * kd + vd, c->lin_conv, err)) < 0)
+    return rc;
+  float *na = arena_alloc(&m->ar, sizeof(float) * (size_t)nv);
+  if (!na) return err_set(err, GLOAM_ENOMEM, "out of memory");
+  for (int64_t i = 0; i < nv; i++) na[i] = -expf(a_log[i]);
+  D->neg_a = na;
+  L->linear = true;
+  return 0;
+}
+
+/* The shared expert of a Qwen3.5 MoE layer and its sigmoid gate. */
+static int bind_shared_expert(gloam_model *m, eng_layer *L, int l, char *err) {
+  int64_t H = m->cfg->hidden, F = m->cfg->shared_ffn_hidden;
+  int rc;
+  if ((rc = get_mat(m, &L->sh_gate, l, "mlp.shared_expert.gate_proj.weight", F, H, err)) < 0 ||
+      (rc = get_mat(m, &L->sh_up, l, "mlp.shared_expert.up_proj.weight", F, H, err)) < 0 ||
+      (rc = get_mat(m, &L->sh_down, l, "mlp.shared_expert.down_proj.weight", H, F, err)) < 0)
+    return rc;
+  return get_mat(m, &L->sh_router, l, "mlp.shared_expert_gate.weight", 1, H, err);
+}
+
 static int bind_layer(gloam_model *m, int l, char *err) {
   const model_config *c = m->cfg;
   const arch_desc *a = m->arch;
@@ -142,18 +212,24 @@ static int bind_layer(gloam_model *m, int l, char *err) {
     snprintf(what, sizeof what, "%s.weight", a->post_ffn_norm);
     TRY(get_vec(m, &L->post_ffn_norm, l, what, H, true, err));
   }
-  TRY(get_mat(m, &L->wq, l, "self_attn.q_proj.weight", q_out, H, err));
-  TRY(get_mat(m, &L->wk, l, "self_attn.k_proj.weight", kv_out, H, err));
-  TRY(get_mat(m, &L->wv, l, "self_attn.v_proj.weight", kv_out, H, err));
-  TRY(get_mat(m, &L->wo, l, "self_attn.o_proj.weight", H, q_out, err));
-  TRY(get_vec(m, &L->bq, l, "self_attn.q_proj.bias", q_out, bias, err));
-  TRY(get_vec(m, &L->bk, l, "self_attn.k_proj.bias", kv_out, bias, err));
-  TRY(get_vec(m, &L->bv, l, "self_attn.v_proj.bias", kv_out, bias, err));
-  TRY(get_vec(m, &L->q_norm, l, "self_attn.q_norm.weight", hd, qk, err));
-  TRY(get_vec(m, &L->k_norm, l, "self_attn.k_norm.weight", hd, qk, err));
+  if (c->layer_linear[l]) {
+    TRY(bind_linear(m, L, l, err));
+  } else {
+    int q_rows = c->attn_out_gate ? 2 * q_out : q_out; /* [query | gate] per head */
+    TRY(get_mat(m, &L->wq, l, "self_attn.q_proj.weight", q_rows, H, err));
+    TRY(get_mat(m, &L->wk, l, "self_attn.k_proj.weight", kv_out, H, err));
+    TRY(get_mat(m, &L->wv, l, "self_attn.v_proj.weight", kv_out, H, err));
+    TRY(get_mat(m, &L->wo, l, "self_attn.o_proj.weight", H, q_out, err));
+    TRY(get_vec(m, &L->bq, l, "self_attn.q_proj.bias", q_rows, bias, err));
+    TRY(get_vec(m, &L->bk, l, "self_attn.k_proj.bias", kv_out, bias, err));
+    TRY(get_vec(m, &L->bv, l, "self_attn.v_proj.bias", kv_out, bias, err));
+    TRY(get_vec(m, &L->q_norm, l, "self_attn.q_norm.weight", hd, qk, err));
+    TRY(get_vec(m, &L->k_norm, l, "self_attn.k_norm.weight", hd, qk, err));
+  }
   L->moe = a->moe && c->n_experts > 0 && c->layer_moe[l];
   if (L->moe) {
     TRY(bind_experts(m, L, l, err));
+    if (c->shared_ffn_hidden > 0) TRY(bind_shared_expert(m, L, l, err));
   } else {
     int F = c->ffn_hidden;
     TRY(get_mat(m, &L->gate, l, "mlp.gate_proj.weight", F, H, err));
@@ -172,7 +248,12 @@ static int check_config(const model_config *c, char *err) {
       c->head_dim % 2 != 0 || c->vocab <= 0 || c->sliding_window < 0 ||
       (c->n_experts > 0 && (c->n_experts_per_tok <= 0 || c->n_experts_per_tok > c->n_experts ||
                             c->moe_ffn_hidden <= 0)) ||
-      (c->n_experts == 0 && c->ffn_hidden <= 0) || !(c->rms_eps >= 0))
+      (c->n_experts == 0 && c->ffn_hidden <= 0) || !(c->rms_eps >= 0) || c->rope_dim < 0 ||
+      c->rope_dim > c->head_dim || c->rope_dim % 2 != 0 ||
+      (config_is_hybrid(c->arch) &&
+       (c->lin_k_heads <= 0 || c->lin_v_heads <= 0 || c->lin_v_heads % c->lin_k_heads != 0 ||
+        c->lin_k_dim <= 0 || c->lin_k_dim > CONFIG_MAX_HEAD_DIM || c->lin_v_dim <= 0 ||
+        c->lin_v_dim > CONFIG_MAX_HEAD_DIM || c->lin_conv < 1 || c->lin_conv > 64)))
     return err_set(err, GLOAM_EFORMAT, "model config out of range");
   return 0;
 }
@@ -191,7 +272,12 @@ int weights_bind(gloam_model *m, char *err) {
     m->lm_head = m->embed;
   else if ((rc = get_mat(m, &m->lm_head, -1, "lm_head.weight", c->vocab, H, err)) < 0)
     return rc;
-  for (int l = 0; l < c->n_layers; l++)
+  for (int l = 0; l < c->n_layers; l++) {
     if ((rc = bind_layer(m, l, err)) < 0) return rc;
+    eng_layer *L = &m->layers[l];
+    L->kv_slot = L->linear ? -1 : m->n_kv_layers++;
+    L->lin_slot = L->linear ? m->n_lin_layers++ : -1;
+  }
+  m->lin_state = deltanet_state_floats(c);
   return 0;
 }

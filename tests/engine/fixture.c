@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
+#include "engine/engine_impl.h"
 #include "fixture.h"
 #include "test.h"
 
@@ -153,4 +155,172 @@ void fixture_quant_stats(const float *ref, const float *q, int n, int V, double 
   }
   *agree = decidable ? (double)same / decidable : 1.0;
   *kl = kl_sum / n;
+}
+
+double fixture_check_hidden(gloam_model *m, const fixture *f, const char *what) {
+  ASSERT_EQ_INT(f->n_hs, gloam_model_n_layers(m) + 1);
+  ASSERT_EQ_INT(f->hidden, gloam_model_n_embd(m));
+  size_t per = (size_t)f->n_ids * f->hidden;
+  float *hs = calloc((size_t)f->n_hs * per, sizeof(float));
+  gloam_session *s = fixture_session(m, f->n_ids, f->n_ids, false);
+  engine_session_capture_hidden(s, hs);
+  ASSERT_OK(gloam_session_eval(s, f->ids, f->n_ids));
+  double worst = 0;
+  for (int l = 0; l < f->n_hs; l++) {
+    double err = fixture_max_diff(hs + l * per, f->hs + l * per, per);
+    double tol = 1e-3 * fmax(1.0, fixture_max_abs(f->hs + l * per, per));
+    if (!(err <= tol))
+      test_fail(__FILE__, __LINE__, "%s hidden state %d: err %.3g > %.3g", what, l, err, tol);
+    worst = fmax(worst, err);
+  }
+  gloam_session_free(s);
+  free(hs);
+  return worst;
+}
+
+int fixture_check_greedy(gloam_model *m, const fixture *f) {
+  gloam_session *s = fixture_session(m, f->n_ids + f->n_greedy, 64, false);
+  gloam_sampler_params pp = gloam_sampler_default_params();
+  pp.temperature = 0;
+  gloam_sampler *smp = NULL;
+  ASSERT_OK(gloam_sampler_new(&smp, m, &pp));
+  ASSERT_OK(gloam_session_eval(s, f->ids, f->n_ids));
+  int compared = 0;
+  for (int t = 0; t < f->n_greedy && f->margin[t] > 0.05; t++) {
+    int32_t tok;
+    ASSERT_OK(gloam_sampler_sample(smp, gloam_session_logits(s), &tok, NULL));
+    ASSERT_EQ_INT(tok, f->greedy[t]);
+    compared++;
+    ASSERT_OK(gloam_session_eval(s, &tok, 1));
+  }
+  gloam_sampler_free(smp);
+  gloam_session_free(s);
+  return compared;
+}
+
+void fixture_quant_on_load(const fixture *f, enum gloam_quant q, double *agree, double *kl) {
+  gloam_model *m = fixture_model_load(f->dir, NULL, q, 1);
+  float *lg = fixture_prefill_logits(m, f->ids, f->n_ids);
+  fixture_quant_stats(f->logits, lg, f->n_ids, f->vocab, agree, kl);
+  free(lg);
+  gloam_model_free(m);
+}
+
+double fixture_batch_vs_alone(gloam_model *m, const int32_t *const seq[3], int n, int max_tokens,
+                              const int (*plan)[3], int n_plan, int *out_steps, double *out_scale) {
+  int V = gloam_model_n_vocab(m);
+  float *full[3];
+  double scale = 1.0, worst = 0;
+  for (int q = 0; q < 3; q++) {
+    full[q] = fixture_prefill_logits(m, seq[q], n);
+    scale = fmax(scale, fixture_max_abs(full[q], (size_t)n * V));
+  }
+  gloam_session *s[3];
+  for (int q = 0; q < 3; q++) s[q] = fixture_session(m, n, 1, q == 2);
+  gloam_batch *b = NULL;
+  ASSERT_OK(gloam_batch_new(&b, m, 3, max_tokens, 2));
+  int done[3] = {0, 0, 0}, n_steps = 0;
+  for (;;) {
+    gloam_batch_item it[3];
+    int k = 0, order = n_steps % 2; /* alternate the item order */
+    for (int j = 0; j < 3; j++) {
+      int q = order ? 2 - j : j;
+      int want = n_steps < n_plan ? plan[n_steps][q] : 1;
+      if (want > n - done[q]) want = n - done[q];
+      if (want > 0) it[k++] = (gloam_batch_item){s[q], seq[q] + done[q], want};
+    }
+    if (k == 0) break;
+    ASSERT_OK(gloam_batch_eval(b, it, k));
+    for (int j = 0; j < k; j++) {
+      int q = it[j].session == s[0] ? 0 : it[j].session == s[1] ? 1 : 2;
+      done[q] += it[j].n_tokens;
+      ASSERT_EQ_INT(gloam_session_n_past(s[q]), done[q]);
+      worst = fmax(worst, fixture_max_diff(gloam_session_logits(s[q]),
+                                           full[q] + (size_t)(done[q] - 1) * V, (size_t)V));
+    }
+    n_steps++;
+  }
+  /* a reset sequence restarts in a batch step that allocates nothing */
+  gloam_session_reset(s[0]);
+  gloam_batch_item one = {s[0], seq[0], 1};
+  mem_fail_after(0);
+  int rc = gloam_batch_eval(b, &one, 1);
+  mem_fail_after(-1);
+  ASSERT_OK(rc);
+  worst = fmax(worst, fixture_max_diff(gloam_session_logits(s[0]), full[0], (size_t)V));
+  gloam_batch_free(b);
+  for (int q = 0; q < 3; q++) {
+    gloam_session_free(s[q]);
+    free(full[q]);
+  }
+  *out_steps = n_steps;
+  *out_scale = scale;
+  return worst;
+}
+
+char *fixture_edited_copy_ex(const char *family, fixture_edit_fn edit, void *ctx) {
+  char rel[256], path[1024];
+  snprintf(rel, sizeof rel, "models/%s", family);
+  char *dir = test_fixture_path(rel), *tmp = test_tmpdir();
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  size_t len = 0;
+  unsigned char *st = test_read_file(path, &len);
+  ASSERT_TRUE(st && len > 8);
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; i--) hlen = hlen << 8 | st[i];
+  ASSERT_TRUE(hlen <= len - 8);
+  json_error_t je;
+  json_t *hdr = json_loadb((const char *)st + 8, (size_t)hlen, 0, &je);
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  json_t *cfg = json_load_file(path, 0, &je);
+  ASSERT_TRUE(hdr && cfg);
+  fixture_data data = {.data = st + 8 + hlen, .len = len - 8 - hlen};
+  edit(hdr, cfg, &data, ctx);
+  char *h = json_dumps(hdr, JSON_COMPACT);
+  size_t hl = strlen(h), pad = (8 - hl % 8) % 8;
+  snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+  FILE *f = fopen(path, "wb");
+  ASSERT_NOT_NULL(f);
+  unsigned char le[8];
+  for (int i = 0; i < 8; i++) le[i] = (unsigned char)((hl + pad) >> (8 * i));
+  fwrite(le, 1, 8, f);
+  fwrite(h, 1, hl, f);
+  fwrite("        ", 1, pad, f);
+  fwrite(data.data, 1, data.len, f);
+  if (data.extra) fwrite(data.extra, 1, data.extra_len, f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/config.json", tmp);
+  ASSERT_EQ_INT(json_dump_file(cfg, path, 0), 0);
+  free(h);
+  json_decref(hdr);
+  json_decref(cfg);
+  free(data.extra);
+  free(st);
+  free(dir);
+  return tmp;
+}
+
+static void simple_edit(json_t *hdr, json_t *cfg, fixture_data *data, void *ctx) {
+  (void)data;
+  void (**fn)(json_t *, json_t *) = ctx;
+  (*fn)(hdr, cfg);
+}
+
+char *fixture_edited_copy(const char *family, void (*edit)(json_t *hdr, json_t *cfg)) {
+  return fixture_edited_copy_ex(family, simple_edit, &edit);
+}
+
+void fixture_set_shape(json_t *hdr, const char *name, int64_t a, int64_t b) {
+  json_t *t = json_object_get(hdr, name);
+  ASSERT_NOT_NULL(t);
+  json_object_set_new(t, "shape", json_pack("[II]", (json_int_t)a, (json_int_t)b));
+}
+
+void fixture_rename_tensor(json_t *hdr, const char *name) {
+  json_t *t = json_object_get(hdr, name);
+  ASSERT_NOT_NULL(t);
+  char other[256];
+  snprintf(other, sizeof other, "%s.renamed", name);
+  json_object_set(hdr, other, t);
+  json_object_del(hdr, name);
 }

@@ -66,23 +66,10 @@ static void test_hidden_states_match(void) {
     fixture f;
     fixture_load(&f, families[i / 2]);
     gloam_model *m = fixture_model_load(f.dir, configs[i % 2], GLOAM_QUANT_NONE, 1);
-    ASSERT_EQ_INT(f.n_hs, gloam_model_n_layers(m) + 1);
-    ASSERT_EQ_INT(f.hidden, gloam_model_n_embd(m));
-    size_t per = (size_t)f.n_ids * f.hidden;
-    float *hs = calloc((size_t)f.n_hs * per, sizeof(float));
-    gloam_session *s = fixture_session(m, f.n_ids, f.n_ids, false);
-    engine_session_capture_hidden(s, hs);
-    ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
-    for (int l = 0; l < f.n_hs; l++) {
-      double err = fixture_max_diff(hs + l * per, f.hs + l * per, per);
-      double tol = 1e-3 * fmax(1.0, fixture_max_abs(f.hs + l * per, per));
-      if (!(err <= tol))
-        test_fail(__FILE__, __LINE__, "%s (%s) hidden state %d: err %.3g > %.3g", families[i / 2],
-                  configs[i % 2], l, err, tol);
-    }
-    gloam_session_free(s);
+    char what[64];
+    snprintf(what, sizeof what, "%s (%s)", families[i / 2], configs[i % 2]);
+    fixture_check_hidden(m, &f, what);
     gloam_model_free(m);
-    free(hs);
     fixture_free(&f);
   }
 }
@@ -95,24 +82,9 @@ static void test_greedy_matches(void) {
     fixture_load(&f, families[i]);
     for (int c = 0; c < 2; c++) {
       gloam_model *m = fixture_model_load(f.dir, configs[c], GLOAM_QUANT_NONE, 1);
-      gloam_session *s = fixture_session(m, f.n_ids + f.n_greedy, 64, false);
-      gloam_sampler_params pp = gloam_sampler_default_params();
-      pp.temperature = 0;
-      gloam_sampler *smp = NULL;
-      ASSERT_OK(gloam_sampler_new(&smp, m, &pp));
-      ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
-      int compared = 0;
-      for (int t = 0; t < f.n_greedy && f.margin[t] > 0.05; t++) {
-        int32_t tok;
-        ASSERT_OK(gloam_sampler_sample(smp, gloam_session_logits(s), &tok, NULL));
-        ASSERT_EQ_INT(tok, f.greedy[t]);
-        compared++;
-        ASSERT_OK(gloam_session_eval(s, &tok, 1));
-      }
+      int compared = fixture_check_greedy(m, &f);
       if (c == 0) printf("    %-12s greedy ids equal for %d steps\n", families[i], compared);
       ASSERT_TRUE(compared >= 3);
-      gloam_sampler_free(smp);
-      gloam_session_free(s);
       gloam_model_free(m);
     }
     fixture_free(&f);
@@ -184,16 +156,12 @@ static void test_quantize_on_load(void) {
     for (int i = 0; i < N_FAMILIES; i++) {
       fixture f;
       fixture_load(&f, families[i]);
-      gloam_model *m = fixture_model_load(f.dir, NULL, qs[j].q, 1);
-      float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
       double agree, kl;
-      fixture_quant_stats(f.logits, lg, f.n_ids, f.vocab, &agree, &kl);
+      fixture_quant_on_load(&f, qs[j].q, &agree, &kl);
       printf("    %-5s %-12s top-1 agreement %.3f  mean KL %.5f\n", qs[j].name, families[i], agree,
              kl);
       ASSERT_TRUE(agree >= qs[j].min_agree);
       ASSERT_TRUE(kl <= qs[j].max_kl);
-      free(lg);
-      gloam_model_free(m);
       fixture_free(&f);
     }
 }
@@ -434,81 +402,25 @@ static void test_sampler_penalties_and_logprobs(void) {
 
 /* ------------------------------------------------- hostile model files */
 
-/* Copies a fixture into a temp dir, letting edit() change the safetensors
- * header (tensor name -> {dtype, shape, data_offsets}) and the config. */
-static char *edited_copy(const char *family, void (*edit)(json_t *hdr, json_t *cfg)) {
-  char rel[256], path[1024];
-  snprintf(rel, sizeof rel, "models/%s", family);
-  char *dir = test_fixture_path(rel), *tmp = test_tmpdir();
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  size_t len = 0;
-  unsigned char *st = test_read_file(path, &len);
-  ASSERT_TRUE(st && len > 8);
-  uint64_t hlen = 0;
-  for (int i = 7; i >= 0; i--) hlen = hlen << 8 | st[i];
-  ASSERT_TRUE(hlen <= len - 8);
-  json_error_t je;
-  json_t *hdr = json_loadb((const char *)st + 8, (size_t)hlen, 0, &je);
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  json_t *cfg = json_load_file(path, 0, &je);
-  ASSERT_TRUE(hdr && cfg);
-  edit(hdr, cfg);
-  char *h = json_dumps(hdr, JSON_COMPACT);
-  size_t hl = strlen(h), pad = (8 - hl % 8) % 8;
-  snprintf(path, sizeof path, "%s/model.safetensors", tmp);
-  FILE *f = fopen(path, "wb");
-  ASSERT_NOT_NULL(f);
-  unsigned char le[8];
-  for (int i = 0; i < 8; i++) le[i] = (unsigned char)((hl + pad) >> (8 * i));
-  fwrite(le, 1, 8, f);
-  fwrite(h, 1, hl, f);
-  fwrite("        ", 1, pad, f);
-  fwrite(st + 8 + hlen, 1, len - 8 - hlen, f);
-  fclose(f);
-  snprintf(path, sizeof path, "%s/config.json", tmp);
-  ASSERT_EQ_INT(json_dump_file(cfg, path, 0), 0);
-  free(h);
-  json_decref(hdr);
-  json_decref(cfg);
-  free(st);
-  free(dir);
-  return tmp;
-}
-
-static void set_shape(json_t *hdr, const char *name, int64_t a, int64_t b) {
-  json_t *t = json_object_get(hdr, name);
-  ASSERT_NOT_NULL(t);
-  json_object_set_new(t, "shape", json_pack("[II]", (json_int_t)a, (json_int_t)b));
-}
-
-static void rename_tensor(json_t *hdr, const char *name) {
-  json_t *t = json_object_get(hdr, name);
-  ASSERT_NOT_NULL(t);
-  char other[256];
-  snprintf(other, sizeof other, "%s.renamed", name);
-  json_object_set(hdr, other, t);
-  json_object_del(hdr, name);
-}
-
 static void edit_q_shape(json_t *hdr, json_t *cfg) {
   (void)cfg; /* same bytes, transposed shape */
-  set_shape(hdr, "model.layers.0.self_attn.q_proj.weight", 32, 128);
+  fixture_set_shape(hdr, "model.layers.0.self_attn.q_proj.weight", 32, 128);
 }
 static void edit_down_shape(json_t *hdr, json_t *cfg) {
   (void)cfg;
-  set_shape(hdr, "model.layers.1.mlp.down_proj.weight", 160, 64);
+  fixture_set_shape(hdr, "model.layers.1.mlp.down_proj.weight", 160, 64);
 }
 static void edit_missing_down(json_t *hdr, json_t *cfg) {
   (void)cfg;
-  rename_tensor(hdr, "model.layers.1.mlp.down_proj.weight");
+  fixture_rename_tensor(hdr, "model.layers.1.mlp.down_proj.weight");
 }
 static void edit_missing_lm_head(json_t *hdr, json_t *cfg) {
   (void)cfg;
-  rename_tensor(hdr, "lm_head.weight");
+  fixture_rename_tensor(hdr, "lm_head.weight");
 }
 static void edit_missing_expert(json_t *hdr, json_t *cfg) {
   (void)cfg;
-  rename_tensor(hdr, "model.layers.1.mlp.experts.7.up_proj.weight");
+  fixture_rename_tensor(hdr, "model.layers.1.mlp.experts.7.up_proj.weight");
 }
 static void edit_vocab(json_t *hdr, json_t *cfg) {
   (void)hdr;
@@ -547,7 +459,7 @@ static void test_rejects_mismatched_models(void) {
       {"llama", edit_layers, 0, "layers.2"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    char *dir = edited_copy(cases[i].family, cases[i].edit);
+    char *dir = fixture_edited_copy(cases[i].family, cases[i].edit);
     gloam_model *m = NULL;
     char err[GLOAM_ERR_LEN] = "";
     int rc = gloam_model_load(&m, dir, NULL, err);
@@ -715,62 +627,22 @@ static void test_batch_equals_sequential(void) {
     fixture f;
     fixture_load(&f, families[fi]);
     gloam_model *m = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
-    int n = f.n_ids, V = f.vocab;
+    int n = f.n_ids;
     int32_t seq[3][FIX_MAX_IDS];
     for (int t = 0; t < n; t++) {
       seq[0][t] = f.ids[t];
       seq[1][t] = f.ids[(t + 3) % n];
       seq[2][t] = f.ids[n - 1 - t];
     }
-    float *full[3];
-    double scale = 1.0, worst = 0;
-    for (int q = 0; q < 3; q++) {
-      full[q] = fixture_prefill_logits(m, seq[q], n);
-      scale = fmax(scale, fixture_max_abs(full[q], (size_t)n * V));
-    }
-    gloam_session *s[3];
-    for (int q = 0; q < 3; q++) s[q] = fixture_session(m, n, 1, q == 2);
-    gloam_batch *b = NULL;
-    ASSERT_OK(gloam_batch_new(&b, m, 3, 8, 2));
     /* steps: tokens per sequence (0: not in this step) */
     static const int plan[][3] = {{4, 0, 0}, {1, 3, 0}, {1, 1, 2}, {1, 0, 1}, {0, 2, 1}, {1, 1, 1}};
-    int done[3] = {0, 0, 0}, n_steps = 0;
-    for (;;) {
-      gloam_batch_item it[3];
-      int k = 0, order = n_steps % 2; /* alternate the item order */
-      for (int j = 0; j < 3; j++) {
-        int q = order ? 2 - j : j;
-        int want = n_steps < 6 ? plan[n_steps][q] : 1;
-        if (want > n - done[q]) want = n - done[q];
-        if (want > 0) it[k++] = (gloam_batch_item){s[q], seq[q] + done[q], want};
-      }
-      if (k == 0) break;
-      ASSERT_OK(gloam_batch_eval(b, it, k));
-      for (int j = 0; j < k; j++) {
-        int q = it[j].session == s[0] ? 0 : it[j].session == s[1] ? 1 : 2;
-        done[q] += it[j].n_tokens;
-        ASSERT_EQ_INT(gloam_session_n_past(s[q]), done[q]);
-        worst = fmax(worst, fixture_max_diff(gloam_session_logits(s[q]),
-                                             full[q] + (size_t)(done[q] - 1) * V, (size_t)V));
-      }
-      n_steps++;
-    }
+    const int32_t *const seqs[3] = {seq[0], seq[1], seq[2]};
+    int n_steps;
+    double scale, worst = fixture_batch_vs_alone(m, seqs, n, 8, plan, 6, &n_steps, &scale);
     printf("    batch %-12s %d steps, max|batched - alone| %.3g (scale %.3g)\n", families[fi],
            n_steps, worst, scale);
     if (!(worst <= 1e-4 * scale))
       test_fail(__FILE__, __LINE__, "%s: batched vs alone %.3g", families[fi], worst);
-    /* a decode step after all that allocates nothing */
-    gloam_session_reset(s[0]);
-    gloam_batch_item one = {s[0], seq[0], 1};
-    mem_fail_after(0);
-    int rc = gloam_batch_eval(b, &one, 1);
-    mem_fail_after(-1);
-    ASSERT_OK(rc);
-    gloam_batch_free(b);
-    for (int q = 0; q < 3; q++) {
-      gloam_session_free(s[q]);
-      free(full[q]);
-    }
     gloam_model_free(m);
     fixture_free(&f);
   }
