@@ -21,6 +21,10 @@ static const arch_desc arch_table[] = {
      * config), q/k norms, GELU-tanh, sliding and full layers. */
     {ARCH_GEMMA3, "gemma3", "pre_feedforward_layernorm", "post_attention_layernorm",
      "post_feedforward_layernorm", true, false, false, true},
+    /* Gemma 4: its own layer (gemma4.c): per-layer head sizes, per-layer
+     * inputs, the MoE block beside the MLP, K/V sharing. */
+    {ARCH_GEMMA4, "gemma4", "pre_feedforward_layernorm", "post_attention_layernorm",
+     "post_feedforward_layernorm", true, false, true, true},
 };
 
 const arch_desc *arch_find(enum model_arch arch) {

@@ -568,6 +568,10 @@ int gguf_convert(const char *model_dir, const char *out_path, const convert_opts
     goto done;
   }
   v.c = model_files_config(v.mf);
+  if (!gguf_arch_name(v.c->arch)) {
+    rc = err_set(err, GLOAM_EUNSUPPORTED, "convert: no GGUF mapping for %s", v.c->model_type);
+    goto done;
+  }
   int64_t max_cols = 1;
   for (int i = 0; i < model_files_n_tensors(v.mf); i++) {
     const tensor *t = model_files_tensor_at(v.mf, i);

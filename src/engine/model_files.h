@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/gemma4_config.h"
 #include "kernels/dtype.h"
 
 #define MODEL_MAX_DIMS 4
@@ -48,6 +49,7 @@ enum model_arch {
   ARCH_QWEN3,     /* "qwen3": q/k RMSNorm, explicit head_dim */
   ARCH_QWEN3_MOE, /* "qwen3_moe": top-k routed experts */
   ARCH_GEMMA3,    /* "gemma3_text" / "gemma3": sliding + full layers, (1+w) norms */
+  ARCH_GEMMA4,    /* "gemma4_text" / "gemma4": gemma4_params (gemma4_config.h) */
 };
 
 enum rope_scaling {
@@ -55,6 +57,7 @@ enum rope_scaling {
   ROPE_SCALING_LINEAR,
   ROPE_SCALING_LLAMA3,
   ROPE_SCALING_YARN,
+  ROPE_SCALING_PROPORTIONAL, /* gemma4 full layers: linear factor; partial in gemma4_params */
 };
 
 enum act_fn { ACT_SILU = 0, ACT_GELU_TANH };
@@ -105,6 +108,7 @@ typedef struct model_config {
   float attn_logit_softcap;             /* 0: none */
   float embed_scale;                    /* 1, or sqrt(hidden) for gemma */
   float norm_w_offset;                  /* 0, or 1 for gemma's (1 + w) RMSNorm */
+  gemma4_params g4;                     /* Gemma 4 only */
   /* Special tokens (from config / generation_config / GGUF); -1 if absent */
   int bos_id;
   int eos_ids[4];
