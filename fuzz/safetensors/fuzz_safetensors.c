@@ -7,7 +7,8 @@
  * byte range lies inside the data section and matches its shape, and the
  * ranges are sorted and disjoint. The same input is also fed to
  * config_parse() (as config.json and as generation_config.json), whose
- * accepted configs must satisfy config_finish()'s bounds.
+ * accepted configs must satisfy config_finish()'s bounds (and Gemma 4's
+ * per-layer shapes their maxima, K/V sources earlier layers).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +51,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (c.n_layers < 1 || c.n_layers > MODEL_MAX_LAYERS || c.head_dim < 1 ||
         c.n_heads % c.n_kv_heads != 0)
       abort();
+    for (int l = 0; c.arch == ARCH_GEMMA4 && l < c.n_layers; l++) {
+      const gemma4_params *g = &c.g4;
+      int hd = g->layer_head_dim[l], src = g->layer_kv_src[l];
+      if (hd < 2 || hd % 2 || hd > g->max_head_dim || src < 0 || src > l ||
+          g->layer_heads[l] % g->layer_kv_heads[l] || g->layer_heads[l] * hd > g->max_q_row ||
+          g->layer_kv_heads[src] * hd > g->max_kv_row)
+        abort();
+    }
   }
   config_parse(&c, k_base, sizeof k_base - 1, (const char *)data, size, err);
   return 0;

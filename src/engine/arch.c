@@ -31,6 +31,10 @@ static const arch_desc arch_table[] = {
      * in_proj_qkvz / in_proj_ba (deltanet.c splits them). */
     {ARCH_QWEN3_NEXT, "qwen3_next", "post_attention_layernorm", NULL, NULL, true, false, true,
      false},
+    /* Gemma 4: its own layer (gemma4.c): per-layer head sizes, per-layer
+     * inputs, the MoE block beside the MLP, K/V sharing. */
+    {ARCH_GEMMA4, "gemma4", "pre_feedforward_layernorm", "post_attention_layernorm",
+     "post_feedforward_layernorm", true, false, true, true},
 };
 
 const arch_desc *arch_find(enum model_arch arch) {

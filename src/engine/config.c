@@ -26,6 +26,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "engine/config_json.h"
 
 #define NO_DEFAULT INT64_MIN
 
@@ -39,6 +40,7 @@ enum model_arch config_arch_from_name(const char *t) {
   if (strcmp(t, "qwen3_5") == 0 || strcmp(t, "qwen3_5_text") == 0) return ARCH_QWEN35;
   if (strcmp(t, "qwen3_5_moe") == 0 || strcmp(t, "qwen3_5_moe_text") == 0) return ARCH_QWEN35_MOE;
   if (strcmp(t, "qwen3_next") == 0) return ARCH_QWEN3_NEXT;
+  if (strcmp(t, "gemma4") == 0 || strcmp(t, "gemma4_text") == 0) return ARCH_GEMMA4;
   return ARCH_UNKNOWN;
 }
 
@@ -95,6 +97,17 @@ static int get_bool(const json_t *o, const char *key, bool def, bool *out, char 
   return 0;
 }
 
+int config_json_int(const json_t *o, const char *key, int64_t def, int64_t lo, int64_t hi, int *out,
+                    char *err) {
+  return get_int(o, key, def, lo, hi, out, err);
+}
+int config_json_float(const json_t *o, const char *key, double def, float *out, char *err) {
+  return get_float(o, key, def, out, err);
+}
+int config_json_bool(const json_t *o, const char *key, bool def, bool *out, char *err) {
+  return get_bool(o, key, def, out, err);
+}
+
 static void rope_defaults(rope_params *rp, float theta, int max_pos) {
   memset(rp, 0, sizeof *rp);
   rp->theta = theta;
@@ -129,6 +142,8 @@ static int parse_rope(const json_t *r, float theta, int max_pos, rope_params *rp
     rp->scaling = ROPE_SCALING_LLAMA3;
   else if (strcmp(ts, "yarn") == 0)
     rp->scaling = ROPE_SCALING_YARN;
+  else if (strcmp(ts, "proportional") == 0)
+    rp->scaling = ROPE_SCALING_PROPORTIONAL;
   else
     return err_set(err, GLOAM_EUNSUPPORTED, "config: rope_type \"%.40s\" not supported", ts);
   if (rp->scaling == ROPE_SCALING_NONE) return 0;
@@ -149,7 +164,7 @@ static int parse_rope(const json_t *r, float theta, int max_pos, rope_params *rp
 /* rope / rope_local from either style. */
 static int parse_rope_all(const json_t *o, model_config *c, char *err) {
   int rc;
-  float def_theta = c->arch == ARCH_GEMMA3 ? 1e6f : 1e4f;
+  float def_theta = c->arch == ARCH_GEMMA3 || c->arch == ARCH_GEMMA4 ? 1e6f : 1e4f;
   float def_local = 1e4f;
   const json_t *rp = json_object_get(o, "rope_parameters");
   if (rp && json_is_object(rp)) {
@@ -211,7 +226,7 @@ static int parse_layers(const json_t *o, model_config *c, char *err) {
       else
         return err_set(err, GLOAM_EUNSUPPORTED, "config: layer type \"%.40s\" not supported", s);
     }
-  } else if (c->arch == ARCH_GEMMA3) {
+  } else if (c->arch == ARCH_GEMMA3 || c->arch == ARCH_GEMMA4) {
     int pat;
     const char *key = json_object_get(o, "sliding_window_pattern") ? "sliding_window_pattern"
                                                                    : "_sliding_window_pattern";
@@ -259,7 +274,7 @@ static int parse_act(const json_t *o, model_config *c, char *err) {
   const json_t *a = json_object_get(o, "hidden_activation");
   if (!a || json_is_null(a)) a = json_object_get(o, "hidden_act");
   const char *s = json_string_value(a);
-  if (!s) s = c->arch == ARCH_GEMMA3 ? "gelu_pytorch_tanh" : "silu";
+  if (!s) s = c->arch == ARCH_GEMMA3 || c->arch == ARCH_GEMMA4 ? "gelu_pytorch_tanh" : "silu";
   if (strcmp(s, "silu") == 0 || strcmp(s, "swish") == 0)
     c->act = ACT_SILU;
   else if (strcmp(s, "gelu_pytorch_tanh") == 0 || strcmp(s, "gelu_tanh") == 0 ||
@@ -386,10 +401,10 @@ int config_finish(model_config *c, char *err) {
     memset(c->layer_moe, 0, sizeof c->layer_moe);
   }
   bool gemma = c->arch == ARCH_GEMMA3;
-  c->embed_scale = gemma ? sqrtf((float)c->hidden) : 1.0f;
-  c->norm_w_offset = gemma ? 1.0f : 0.0f;
-  c->qk_norm =
-      c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE || gemma || config_is_hybrid(c->arch);
+  c->embed_scale = gemma || c->arch == ARCH_GEMMA4 ? sqrtf((float)c->hidden) : 1.0f;
+  c->norm_w_offset = gemma ? 1.0f : 0.0f; /* gemma4's RMSNorm multiplies by w itself */
+  c->qk_norm = c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE || gemma ||
+               c->arch == ARCH_GEMMA4 || config_is_hybrid(c->arch);
   if (config_is_hybrid(c->arch)) c->norm_w_offset = 1.0f; /* (1 + w) RMSNorm */
   if (c->rope_dim == 0) c->rope_dim = c->head_dim;
   if (c->rope_dim > c->head_dim || c->rope_dim % 2 != 0)
@@ -413,13 +428,14 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
   if (c->arch == ARCH_UNKNOWN)
     return err_set(err, GLOAM_EUNSUPPORTED,
                    "config: model_type \"%.40s\" not supported (llama, qwen2, qwen3, qwen3_moe, "
-                   "gemma3, gemma3_text, qwen3_5(_text), qwen3_5_moe(_text), qwen3_next)",
+                   "gemma3, gemma3_text, gemma4, gemma4_text, qwen3_5(_text), qwen3_5_moe(_text), "
+                   "qwen3_next)",
                    mt);
   snprintf(c->model_type, sizeof c->model_type, "%s", mt);
   const json_t *o = top;
   const json_t *tc = json_object_get(top, "text_config");
-  bool wrapper =
-      strcmp(mt, "gemma3") == 0 || strcmp(mt, "qwen3_5") == 0 || strcmp(mt, "qwen3_5_moe") == 0;
+  bool wrapper = strcmp(mt, "gemma3") == 0 || strcmp(mt, "gemma4") == 0 ||
+                 strcmp(mt, "qwen3_5") == 0 || strcmp(mt, "qwen3_5_moe") == 0;
   if (wrapper && json_is_object(tc)) o = tc; /* multimodal wrapper */
   if ((rc = get_int(o, "num_hidden_layers", NO_DEFAULT, 1, MODEL_MAX_LAYERS, &c->n_layers, err)) <
       0)
@@ -443,7 +459,7 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
     return rc;
   if ((rc = get_float(o, "rms_norm_eps", 1e-6, &c->rms_eps, err)) < 0) return rc;
   if ((rc = parse_act(o, c, err)) < 0) return rc;
-  bool tie_def = c->arch == ARCH_GEMMA3;
+  bool tie_def = c->arch == ARCH_GEMMA3 || c->arch == ARCH_GEMMA4;
   if ((rc = get_bool(o, "tie_word_embeddings", tie_def, &c->tie_embeddings, err)) < 0) return rc;
   if (o != top && !json_object_get(o, "tie_word_embeddings") &&
       (rc = get_bool(top, "tie_word_embeddings", tie_def, &c->tie_embeddings, err)) < 0)
@@ -453,6 +469,7 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
   if ((rc = parse_moe(o, c, err)) < 0) return rc;
   if ((rc = parse_layers(o, c, err)) < 0) return rc;
   if ((rc = parse_hybrid(o, c, err)) < 0) return rc;
+  if (c->arch == ARCH_GEMMA4 && (rc = config_gemma4_parse(c, o, err)) < 0) return rc;
   if (c->arch == ARCH_GEMMA3) {
     if ((rc = get_float(o, "query_pre_attn_scalar", 256, &c->query_pre_attn_scalar, err)) < 0)
       return rc;
@@ -594,6 +611,7 @@ int config_for_each_tensor(const model_config *c, config_tensor_fn fn, void *ctx
   const int64_t h = c->hidden, hd = c->head_dim;
   const int64_t q = c->n_heads * hd, kv = c->n_kv_heads * hd;
   const bool gemma = c->arch == ARCH_GEMMA3;
+  if (c->arch == ARCH_GEMMA4) return config_gemma4_tensors(c, fn, ctx);
 #define E(a, b, ...) \
   if ((rc = emit(fn, ctx, a, b, __VA_ARGS__)) < 0) return rc
   E(c->vocab, h, "model.embed_tokens.weight");

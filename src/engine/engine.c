@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "engine/engine_impl.h"
+#include "engine/gemma4.h"
 #include "engine/rope.h"
 #include "engine/weights.h"
 
@@ -76,8 +77,12 @@ int gloam_model_load(gloam_model **out, const char *path, const gloam_model_para
     rc = err_set(err, GLOAM_EUNSUPPORTED, "architecture %s not supported", m->cfg->model_type);
     goto fail;
   }
-  if ((rc = weights_bind(m, err)) < 0) goto fail;
-  if ((rc = init_rope(m, err)) < 0) goto fail;
+  if (m->cfg->arch == ARCH_GEMMA4) {
+    if ((rc = gemma4_bind(m, err)) < 0) goto fail;
+  } else {
+    if ((rc = weights_bind(m, err)) < 0) goto fail;
+    if ((rc = init_rope(m, err)) < 0) goto fail;
+  }
   float qpas = m->cfg->query_pre_attn_scalar;
   m->attn_scale = (float)(1.0 / sqrt(qpas > 0 ? (double)qpas : (double)m->cfg->head_dim));
   count_params(m);

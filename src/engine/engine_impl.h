@@ -98,6 +98,9 @@ struct gloam_model {
   int n_kv_layers;  /* layers with a KV cache (all but the linear-attention ones) */
   int n_lin_layers; /* linear-attention layers, each with a recurrent state */
   size_t lin_state; /* floats of one layer's state (deltanet.h) */
+
+  size_t kv_per_pos;       /* cache values per position over all layers; 0: n_layers * kv_row */
+  struct gemma4_model *g4; /* Gemma 4's extra weights and tables (gemma4.h), else NULL */
   int n_threads;
   int64_t n_params;
   size_t n_bytes;
@@ -133,6 +136,7 @@ typedef struct eng_work {
   int32_t *gather; /* [n_rows] token rows routed to one expert */
   float *gx, *gy;  /* [n_rows, hidden] gathered inputs / expert outputs */
   float *gw;       /* [n_rows] gathered routing weights */
+  float *ext;      /* architecture-specific scratch (gemma4.c), or NULL */
 } eng_work;
 
 /* Allocates w for n_rows rows of m with n_threads threads (a pool when > 1).
@@ -170,6 +174,14 @@ struct gloam_session {
  * before every layer. Returns 0 or GLOAM_ECANCELED. Never allocates. */
 int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T, int n_out,
                  float *logits, float *capture, atomic_bool *cancel);
+
+/* The parts of forward_rows() that other passes (gemma4.c) share: the
+ * scaled token embeddings into w->x; the final norm of w->x (every row into
+ * the capture hook's last entry when capture is not NULL), the LM head for
+ * the rows w->out_rows[0..n_out) and the final softcap. */
+void forward_embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int T);
+int forward_finish(eng_work *w, const gloam_model *m, int T, int n_out, float *logits,
+                   float *capture);
 
 /* Test hook: the next gloam_session_eval() (which must run in one step)
  * writes its hidden states [n_layers + 1, T, hidden] to buf, as Hugging

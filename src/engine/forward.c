@@ -22,6 +22,7 @@
 #include "engine/attention.h"
 #include "engine/deltanet.h"
 #include "engine/engine_impl.h"
+#include "engine/gemma4.h"
 #include "engine/moe.h"
 #include "engine/rope.h"
 
@@ -56,7 +57,7 @@ static void capture(float *buf, int H, int idx, const float *x, int T) {
   memcpy(buf + (size_t)idx * n, x, sizeof(float) * n);
 }
 
-static void embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int T) {
+void forward_embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int T) {
   int H = m->cfg->hidden;
   size_t row = dtype_row_bytes(m->embed.type, H);
   float scale = m->cfg->embed_scale;
@@ -184,8 +185,9 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
                  float *logits, float *capture_buf, atomic_bool *cancel) {
   const model_config *c = m->cfg;
   int H = c->hidden, half = c->rope_dim / 2;
+  if (m->g4) return gemma4_forward_rows(w, m, tokens, T, n_out, logits, capture_buf, cancel);
 
-  embed(w, m, tokens, T);
+  forward_embed(w, m, tokens, T);
   capture(capture_buf, H, 0, w->x, T);
   size_t tab = (size_t)w->n_rows * half;
   for (int t = 0; t < T; t++) {
@@ -203,7 +205,13 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
     layer_forward(w, m, l, T);
     if (l + 1 < c->n_layers) capture(capture_buf, H, l + 1, w->x, T);
   }
+  return forward_finish(w, m, T, n_out, logits, capture_buf);
+}
 
+int forward_finish(eng_work *w, const gloam_model *m, int T, int n_out, float *logits,
+                   float *capture_buf) {
+  const model_config *c = m->cfg;
+  int H = c->hidden;
   /* final norm of the rows whose logits are wanted (of all rows for the
    * capture hook), gathered into o */
   if (capture_buf) {

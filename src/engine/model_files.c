@@ -318,6 +318,10 @@ static int split_fused_experts(model_files *mf, char *err) {
     tensor g = {0}, d = {0}; /* copies: the table moves while views are added */
     snprintf(name, sizeof name, "model.layers.%d.mlp.experts.gate_up_proj", l);
     const tensor *gu = model_files_tensor(mf, name);
+    if (!gu) { /* gemma4: beside the MLP, not in it */
+      snprintf(name, sizeof name, "model.layers.%d.experts.gate_up_proj", l);
+      gu = model_files_tensor(mf, name);
+    }
     if (gu) {
       if (gu->n_dims != 3 || gu->shape[0] != E || gu->shape[1] != 2 * F || gu->shape[2] != H ||
           !dtype_row_bytes(gu->type, H))
@@ -326,6 +330,10 @@ static int split_fused_experts(model_files *mf, char *err) {
     }
     snprintf(name, sizeof name, "model.layers.%d.mlp.experts.down_proj", l);
     const tensor *dn = model_files_tensor(mf, name);
+    if (!dn) {
+      snprintf(name, sizeof name, "model.layers.%d.experts.down_proj", l);
+      dn = model_files_tensor(mf, name);
+    }
     if (dn) {
       if (dn->n_dims != 3 || dn->shape[0] != E || dn->shape[1] != H || dn->shape[2] != F ||
           !dtype_row_bytes(dn->type, F))

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/gemma4_config.h"
 #include "kernels/dtype.h"
 
 #define MODEL_MAX_DIMS 4
@@ -53,6 +54,7 @@ enum model_arch {
   ARCH_QWEN35,     /* "qwen3_5_text" / "qwen3_5": Gated DeltaNet + gated attention */
   ARCH_QWEN35_MOE, /* "qwen3_5_moe_text" / "qwen3_5_moe": the same with routed + shared experts */
   ARCH_QWEN3_NEXT, /* "qwen3_next": Qwen3.5-MoE's blocks, fused in_proj_qkvz / in_proj_ba */
+  ARCH_GEMMA4,     /* "gemma4_text" / "gemma4": gemma4_params (gemma4_config.h) */
 };
 
 enum rope_scaling {
@@ -60,6 +62,7 @@ enum rope_scaling {
   ROPE_SCALING_LINEAR,
   ROPE_SCALING_LLAMA3,
   ROPE_SCALING_YARN,
+  ROPE_SCALING_PROPORTIONAL, /* gemma4 full layers: linear factor; partial in gemma4_params */
 };
 
 enum act_fn { ACT_SILU = 0, ACT_GELU_TANH };
@@ -117,6 +120,7 @@ typedef struct model_config {
   int shared_ffn_hidden; /* shared expert (shared_expert_intermediate_size); 0: none */
   int lin_k_heads, lin_v_heads, lin_k_dim, lin_v_dim, lin_conv; /* Gated DeltaNet sizes */
   bool layer_linear[MODEL_MAX_LAYERS]; /* per layer: Gated DeltaNet instead of attention */
+  gemma4_params g4;                    /* Gemma 4 only */
   /* Special tokens (from config / generation_config / GGUF); -1 if absent */
   int bos_id;
   int eos_ids[4];

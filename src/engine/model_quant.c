@@ -5,8 +5,8 @@
  * row through the kernels' reference quantizers (llama.cpp's formats).
  *
  * DESIGN: like llama.cpp's quantizer, the token embeddings, every 1-D
- * tensor (norms, biases), the MoE router (mlp.gate.weight) and shared-expert
- * gate (Qwen3.5) and every 3-D tensor (Qwen3.5's conv1d) keep their
+ * tensor (norms, biases), the MoE router (mlp.gate / router.proj), the
+ * shared-expert gate (Qwen3.5) and every 3-D tensor (Qwen3.5's conv1d) keep their
  * type; so does a matrix whose row length is not a multiple of the block,
  * and one that is already quantized (GGUF). Each converted tensor takes one
  * owned buffer; the mapping it came from stays mapped (other tensors of the
@@ -29,7 +29,7 @@ static bool quantizable(const tensor *x, enum dtype t) {
   if (x->n_dims != 2 || !ends_with(x->name, ".weight")) return false;
   if (x->type != DT_F32 && x->type != DT_F16 && x->type != DT_BF16) return false;
   if (strstr(x->name, "embed_tokens") || ends_with(x->name, ".mlp.gate.weight") ||
-      ends_with(x->name, ".shared_expert_gate.weight"))
+      ends_with(x->name, ".shared_expert_gate.weight") || ends_with(x->name, ".router.proj.weight"))
     return false;
   return x->shape[1] % dtype_block_elems(t) == 0 && x->shape[0] > 0;
 }

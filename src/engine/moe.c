@@ -59,14 +59,10 @@ void moe_route(const float *logits, int n, int k, bool norm, float *p, int32_t *
   }
 }
 
-static void moe_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h,
-                        float *out, int T) {
+void moe_experts(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,
+                 int T) {
   const model_config *c = m->cfg;
   int E = c->n_experts, k = c->n_experts_per_tok, H = c->hidden;
-  mm(w, &L->router, h, w->router, T);
-  for (int t = 0; t < T; t++)
-    moe_route(w->router + (size_t)t * E, E, k, c->norm_topk_prob, w->probs, w->sel + (size_t)t * k,
-              w->sel_w + (size_t)t * k);
   memset(out, 0, sizeof(float) * (size_t)T * H);
   for (int e = 0; e < E; e++) {
     int n = 0;
@@ -84,6 +80,17 @@ static void moe_forward(eng_work *w, const gloam_model *m, const eng_layer *L, c
       kern_axpy_f32(out + (size_t)w->gather[r] * H, w->gw[r], w->gy + (size_t)r * H, H);
   }
   if (L->sh_gate.data) shared_expert(w, c->act, L, h, out, T);
+}
+
+static void moe_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h,
+                        float *out, int T) {
+  const model_config *c = m->cfg;
+  int E = c->n_experts, k = c->n_experts_per_tok;
+  mm(w, &L->router, h, w->router, T);
+  for (int t = 0; t < T; t++)
+    moe_route(w->router + (size_t)t * E, E, k, c->norm_topk_prob, w->probs, w->sel + (size_t)t * k,
+              w->sel_w + (size_t)t * k);
+  moe_experts(w, m, L, h, out, T);
 }
 
 void ffn_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,

@@ -24,6 +24,11 @@
 void moe_route(const float *logits, int n, int k, bool norm, float *probs_scratch, int32_t *sel,
                float *w);
 
+/* out[T, hidden] = the routed experts of layer L over h[T, hidden], with
+ * the routing already in w->sel / w->sel_w ([T, n_experts_per_tok]). */
+void moe_experts(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,
+                 int T);
+
 /* out[T, hidden] = MLP(h[T, hidden]) for layer L (dense or routed). */
 void ffn_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,
                  int T);

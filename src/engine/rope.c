@@ -64,6 +64,7 @@ int rope_inv_freq(float *inv, int head_dim, const rope_params *p, float *mscale,
   switch (p->scaling) {
     case ROPE_SCALING_NONE:
       return 0;
+    case ROPE_SCALING_PROPORTIONAL: /* the caller (gemma4.c) zeroes the unrotated tail */
     case ROPE_SCALING_LINEAR:
       if (!(p->factor > 0)) return err_set(err, GLOAM_EFORMAT, "rope: bad linear factor");
       for (int i = 0; i < half; i++) inv[i] = (float)((double)inv[i] / p->factor);

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "engine/deltanet.h"
 #include "engine/engine_impl.h"
+#include "engine/gemma4.h"
 
 gloam_session_params gloam_session_default_params(void) {
   gloam_session_params p = {
@@ -49,6 +50,7 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
   if ((size_t)c->shared_ffn_hidden > ff) ff = (size_t)c->shared_ffn_hidden;
   size_t lin = deltanet_work_floats(c, n_rows, n_threads);
   size_t E = (size_t)c->n_experts, K = (size_t)(E ? c->n_experts_per_tok : 0);
+  if (c->arch == ARCH_GEMMA4) gemma4_work_dims(c, &hd, &qrow, &kv_row, &ff);
   bool ok = true;
   const size_t F = sizeof(float);
   if (n_threads > 1 && !(w->pool = kern_pool_new(n_threads))) ok = false;
@@ -81,6 +83,7 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
     w->sel = zalloc(B * K, sizeof(int32_t), &ok);
     w->gather = zalloc(B, sizeof(int32_t), &ok);
   }
+  if (c->arch == ARCH_GEMMA4) w->ext = zalloc(gemma4_work_floats(c, B), F, &ok);
   if (ok) return 0;
   eng_work_deinit(w);
   return GLOAM_ENOMEM;
@@ -113,7 +116,8 @@ void eng_work_deinit(eng_work *w) {
                   w->gx,
                   w->gy,
                   w->sel,
-                  w->gather};
+                  w->gather,
+                  w->ext};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) mem_free(bufs[i]);
   kern_pool_free(w->pool);
   memset(w, 0, sizeof *w);
@@ -139,7 +143,7 @@ int gloam_session_new(gloam_session **out, gloam_model *m, const gloam_session_p
   s->kv_row = (size_t)m->cfg->n_kv_heads * (size_t)m->cfg->head_dim;
   atomic_init(&s->cancel, false);
   bool ok = true;
-  size_t kv = (size_t)m->n_kv_layers * (size_t)n_ctx * s->kv_row;
+  size_t kv = (m->kv_per_pos ? m->kv_per_pos : (size_t)m->n_kv_layers * s->kv_row) * (size_t)n_ctx;
   size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
   s->k_cache = zalloc(kv, esz, &ok);
   if (m->n_lin_layers)

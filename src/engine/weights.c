@@ -242,6 +242,16 @@ static int bind_layer(gloam_model *m, int l, char *err) {
   return 0;
 }
 
+int weights_mat(gloam_model *m, eng_mat *out, int l, const char *what, int64_t rows, int64_t cols,
+                char *err) {
+  return get_mat(m, out, l, what, rows, cols, err);
+}
+
+int weights_vec(gloam_model *m, const float **out, int l, const char *what, int64_t n,
+                bool required, char *err) {
+  return get_vec(m, out, l, what, n, required, err);
+}
+
 static int check_config(const model_config *c, char *err) {
   if (c->n_layers <= 0 || c->n_layers > MODEL_MAX_LAYERS || c->hidden <= 0 || c->n_heads <= 0 ||
       c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads != 0 || c->head_dim <= 1 ||

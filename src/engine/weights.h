@@ -15,4 +15,13 @@
  * GLOAM_ENOMEM. */
 int weights_bind(gloam_model *m, char *err);
 
+/* One tensor for architectures that bind their own layers (gemma4.c):
+ * "model.layers.<l>.<what>" (or <what> when l < 0) as a [rows, cols]
+ * matrix in its storage type, or as a float32 vector of n in m's arena
+ * (*out NULL when absent and !required). Same codes as weights_bind(). */
+int weights_mat(gloam_model *m, eng_mat *out, int l, const char *what, int64_t rows, int64_t cols,
+                char *err);
+int weights_vec(gloam_model *m, const float **out, int l, const char *what, int64_t n,
+                bool required, char *err);
+
 #endif
