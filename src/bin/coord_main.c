@@ -30,11 +30,12 @@ static void on_signal(evutil_socket_t sig, short what, void *ud) {
 }
 
 static int usage(void) {
-  fprintf(stderr,
-          "usage: gloam-coord serve --listen HOST:PORT --db FILE [--fee-bps N]\n"
-          "                         [--tls-cert PEM --tls-key PEM]\n"
-          "                         [--heartbeat-timeout-ms N] [--port-file F]\n"
-          "       gloam-coord admin --db FILE COMMAND ...   (gloam-coord admin help)\n");
+  fprintf(
+      stderr,
+      "usage: gloam-coord serve --listen HOST:PORT --db FILE [--fee-bps N] [--max-upload-mib N]\n"
+      "                         [--tls-cert PEM --tls-key PEM]\n"
+      "                         [--heartbeat-timeout-ms N] [--port-file F]\n"
+      "       gloam-coord admin --db FILE COMMAND ...   (gloam-coord admin help)\n");
   return 2;
 }
 
@@ -69,7 +70,11 @@ static int serve(int argc, char **argv) {
       bad = parse_int(v, 0, 10000, &cfg.fee_bps);
     else if (strcmp(a, "--heartbeat-timeout-ms") == 0)
       bad = parse_int(v, 100, 3600000, &cfg.heartbeat_timeout_ms);
-    else
+    else if (strcmp(a, "--max-upload-mib") == 0) {
+      int mib = 0;
+      bad = parse_int(v, 1, 1024, &mib);
+      cfg.max_upload_bytes = (size_t)mib << 20;
+    } else
       return usage();
     if (bad) return usage();
   }
