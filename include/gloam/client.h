@@ -180,9 +180,15 @@ typedef struct gloam_chat_opts {
   const char *node_id;        /* seal to this node only; NULL: pick the best */
   uint32_t max_output_tokens; /* envelope limit; 0: the body's max_tokens or the default */
   const char *endpoint;       /* NULL: "chat/completions" */
+  /* Audio endpoints ("audio/transcriptions", "audio/translations"): the
+   * body is the multipart/form-data upload, not JSON, so the model is given
+   * here, with the audio duration measured on this machine (the envelope's
+   * audio_ms, which the coordinator reserves the price for). */
+  const char *model;
+  uint32_t audio_ms;
 } gloam_chat_opts;
 #define GLOAM_CHAT_OPTS_INIT \
-  { -1, NULL, 0, NULL }
+  { -1, NULL, 0, NULL, NULL, 0 }
 
 typedef struct gloam_chat_result {
   int http_status;                          /* the coordinator's status (0: no answer) */

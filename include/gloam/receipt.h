@@ -50,6 +50,9 @@ typedef struct gloam_receipt_claims {
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   char weights_digest[GLOAM_RECEIPT_WEIGHTS_MAX + 1]; /* e.g. "sha256:<hex>" */
   uint64_t prompt_tokens, completion_tokens;
+  /* Audio endpoints: milliseconds of audio transcribed (the billed unit);
+   * 0 for chat. Encoded only when non-zero, after completion_tokens. */
+  uint64_t audio_ms;
   uint64_t price_micro_usd;
   uint64_t started_ms, finished_ms; /* Unix ms */
 } gloam_receipt_claims;

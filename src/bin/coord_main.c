@@ -33,16 +33,17 @@ static void on_signal(evutil_socket_t sig, short what, void *ud) {
 }
 
 static int usage(void) {
-  fprintf(stderr,
-          "usage: gloam-coord serve --listen HOST:PORT --db FILE [--fee-bps N]\n"
-          "                         [--tls-cert PEM --tls-key PEM]\n"
-          "                         [--heartbeat-timeout-ms N] [--challenge-interval-ms N]\n"
-          "                         [--port-file F]\n"
-          "                         [--min-trust none|software|tpm|measured] [--ek-roots PEM]\n"
-          "                         [--allow-binaries sha256:HEX,...] [--allow-weights "
-          "sha256:HEX,...]\n"
-          "                         [--pcr7 HEX,...] [--attest-max-age-s N]\n"
-          "       gloam-coord admin --db FILE COMMAND ...   (gloam-coord admin help)\n");
+  fprintf(
+      stderr,
+      "usage: gloam-coord serve --listen HOST:PORT --db FILE [--fee-bps N] [--max-upload-mib N]\n"
+      "                         [--tls-cert PEM --tls-key PEM]\n"
+      "                         [--heartbeat-timeout-ms N] [--challenge-interval-ms N]\n"
+      "                         [--port-file F]\n"
+      "                         [--min-trust none|software|tpm|measured] [--ek-roots PEM]\n"
+      "                         [--allow-binaries sha256:HEX,...] [--allow-weights "
+      "sha256:HEX,...]\n"
+      "                         [--pcr7 HEX,...] [--attest-max-age-s N]\n"
+      "       gloam-coord admin --db FILE COMMAND ...   (gloam-coord admin help)\n");
   return 2;
 }
 
@@ -95,6 +96,10 @@ static int serve(int argc, char **argv) {
       int s;
       bad = parse_int(v, 1, 86400, &s);
       cfg.attest_max_age_ms = s * 1000;
+    } else if (strcmp(a, "--max-upload-mib") == 0) {
+      int mib = 0;
+      bad = parse_int(v, 1, 1024, &mib);
+      cfg.max_upload_bytes = (size_t)mib << 20;
     } else
       return usage();
     if (bad) return usage();

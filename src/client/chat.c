@@ -44,6 +44,7 @@ struct chat_op {
   size_t body_len;
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   char endpoint[GLOAM_SEAL_ENDPOINT_MAX + 1];
+  uint32_t audio_ms; /* audio endpoints: the measured duration */
   char only_node[GLOAM_SEAL_NODE_ID_MAX + 1];
   uint32_t max_output;
   gloam_policy policy;
@@ -262,6 +263,7 @@ static int try_next(chat_op *op) {
   snprintf(h.node_id, sizeof h.node_id, "%s", op->cur->id);
   snprintf(h.model, sizeof h.model, "%s", op->model);
   snprintf(h.endpoint, sizeof h.endpoint, "%s", op->endpoint);
+  h.audio_ms = op->audio_ms;
   char e[GLOAM_ERR_LEN];
   int rc = gloam_seal_request(&h, op->cur->hpke_pk, 32, (const uint8_t *)op->body, op->body_len,
                               &op->env, &op->env_len, &op->sc, e);
@@ -332,6 +334,13 @@ static void nodes_done(int rc, int status, const char *body, size_t len, void *u
 /* ---- start ------------------------------------------------------------ */
 
 static int parse_body(chat_op *op, const gloam_chat_opts *o, char *err) {
+  if (o && o->model) { /* an audio upload: the caller validated it */
+    if (!o->model[0] || strlen(o->model) > GLOAM_SEAL_MODEL_MAX || o->audio_ms == 0)
+      return err_set(err, GLOAM_EINVAL, "an audio request needs a model and its duration");
+    snprintf(op->model, sizeof op->model, "%s", o->model);
+    op->audio_ms = o->audio_ms;
+    return 0;
+  }
   json_t *j = NULL;
   int rc = json_parse_limited(op->body, op->body_len, CLIENT_MAX_BODY, 64, &j, err);
   if (rc < 0) return err_set(err, GLOAM_EINVAL, "the request body is not a JSON object");
@@ -359,8 +368,8 @@ int chat_op_start(struct event_base *base, const gloam_client *c, const char *bo
                   char *err) {
   if (out) *out = NULL;
   if (!c->api_key) return err_set(err, GLOAM_EINVAL, "no API key configured (GLOAM_API_KEY)");
-  if (!body || len == 0 || len > CLIENT_MAX_BODY)
-    return err_set(err, GLOAM_EINVAL, "the request body is empty or over 4 MiB");
+  if (!body || len == 0 || len > (o && o->model ? CLIENT_MAX_UPLOAD : CLIENT_MAX_BODY))
+    return err_set(err, GLOAM_EINVAL, "the request body is empty or too large");
   chat_op *op = mem_calloc(1, sizeof *op);
   if (!op) return err_set(err, GLOAM_ENOMEM, "out of memory");
   op->base = base;

@@ -35,10 +35,11 @@ struct gloam_client {
   SSL_CTX *ssl; /* read-only after creation; NULL for http:// */
 };
 
-#define CLIENT_MAX_JSON (8u << 20)   /* plain JSON responses */
-#define CLIENT_MAX_ERROR (64u << 10) /* error bodies we read */
-#define CLIENT_MAX_STREAM (1u << 30) /* one sealed response stream, in total */
-#define CLIENT_MAX_BODY (4u << 20)   /* request body (the coordinator's cap) */
+#define CLIENT_MAX_JSON (8u << 20)    /* plain JSON responses */
+#define CLIENT_MAX_ERROR (64u << 10)  /* error bodies we read */
+#define CLIENT_MAX_STREAM (1u << 30)  /* one sealed response stream, in total */
+#define CLIENT_MAX_BODY (4u << 20)    /* request body (the coordinator's cap) */
+#define CLIENT_MAX_UPLOAD (26u << 20) /* audio uploads: 25 MiB file + fields */
 #define CLIENT_MAX_NODES 256
 
 /* ---- a JSON GET/POST, collected whole ---- */

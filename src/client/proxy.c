@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "client/client_impl.h"
+#include "client/proxy_audio.h"
 #include "client/sse.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -59,6 +60,7 @@ typedef struct preq {
   char last_id[128];
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   int64_t created;
+  int audio, audio_format; /* an audio upload (proxy_audio.c) and its response_format */
 } preq;
 
 static void preq_free(preq *r) {
@@ -176,7 +178,12 @@ static void send_error(preq *r, int status, const char *code, const char *msg) {
 }
 
 static void finish_stream(preq *r, int rc, gloam_chat_result *res, const char *err) {
-  if (rc == 0) {
+  if (rc == 0 && r->audio) {
+    json_t *g = gloam_field(res);
+    proxy_audio_stream_tail(r->sse, g);
+    json_decref(g);
+    http_sse_send(r->sse, NULL, "[DONE]", 6);
+  } else if (rc == 0) {
     json_t *last =
         json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", r->last_id[0] ? r->last_id : "gloam",
                   "object", "chat.completion.chunk", "created", (json_int_t)r->created, "model",
@@ -201,6 +208,14 @@ static void finish_stream(preq *r, int rc, gloam_chat_result *res, const char *e
 
 static void finish_whole(preq *r, int rc, gloam_chat_result *res, const char *err) {
   json_t *j = NULL;
+  if (r->audio && rc == 0) { /* the node's body in its response_format */
+    unwatch(r);
+    add_gloam_headers(r, res->node_id, res->trust);
+    j = gloam_field(res);
+    proxy_audio_send(r->req, (enum audio_format)r->audio_format, r->acc.data, r->acc.len, j);
+    json_decref(j);
+    return;
+  }
   if (rc == 0 && json_parse_limited((const char *)r->acc.data, r->acc.len, PROXY_MAX_ANSWER, 64, &j,
                                     NULL) < 0) {
     rc = GLOAM_EPROTO;
@@ -330,6 +345,48 @@ static void h_chat(struct evhttp_request *req, const http_params *params, void *
   watch(r);
 }
 
+/* POST /v1/audio/transcriptions and /translations: the multipart upload is
+ * sealed whole for the node (client-sealed), with its measured duration. */
+static void h_audio(struct evhttp_request *req, client_proxy *p, bool translate) {
+  const uint8_t *body;
+  size_t len;
+  audio_req ar;
+  uint32_t ms;
+  if (proxy_audio_admit(req, translate, &body, &len, &ar, &ms) < 0) return;
+  preq *r = preq_new(p, req);
+  if (!r) {
+    audio_req_free(&ar);
+    return;
+  }
+  r->stream = ar.stream;
+  r->audio = 1;
+  r->audio_format = (int)ar.format;
+  snprintf(r->model, sizeof r->model, "%s", ar.model);
+  gloam_chat_opts o = GLOAM_CHAT_OPTS_INIT;
+  o.endpoint = audio_req_endpoint(translate);
+  o.model = ar.model;
+  o.audio_ms = ms;
+  chat_op_cbs cbs = {on_start, on_chunk, on_done};
+  char err[GLOAM_ERR_LEN];
+  int rc = chat_op_start(p->base, p->c, (const char *)body, len, &o, &cbs, r, &r->op, err);
+  audio_req_free(&ar);
+  if (rc < 0) {
+    send_error(r, rc == GLOAM_EINVAL ? 400 : 500,
+               rc == GLOAM_EINVAL ? "invalid_request" : "internal", err);
+    preq_free(r);
+    return;
+  }
+  watch(r);
+}
+
+static void h_transcriptions(struct evhttp_request *req, const http_params *params, void *ud) {
+  h_audio(req, ud, false);
+}
+
+static void h_translations(struct evhttp_request *req, const http_params *params, void *ud) {
+  h_audio(req, ud, true);
+}
+
 /* ---- models and health ------------------------------------------------- */
 
 /* ---- relayed GETs: models, nodes, balance, usage ----------------------- */
@@ -378,11 +435,15 @@ int client_proxy_new(client_proxy **out, struct event_base *base, const gloam_cl
   p->base = base;
   p->c = c;
   net_http_limits lim = NET_HTTP_LIMITS_DEFAULT;
-  lim.max_body_bytes = CLIENT_MAX_BODY;
+  lim.max_body_bytes = CLIENT_MAX_UPLOAD; /* JSON bodies are held to CLIENT_MAX_BODY by h_chat */
   lim.timeout_s = 600;
   int rc = net_http_new(base, listen, &lim, &p->http, out_port, err);
   if (rc == 0) rc = http_router_new(&p->router);
   if (rc == 0) rc = http_router_add(p->router, HTTP_POST, "/v1/chat/completions", h_chat, p);
+  if (rc == 0)
+    rc = http_router_add(p->router, HTTP_POST, "/v1/audio/transcriptions", h_transcriptions, p);
+  if (rc == 0)
+    rc = http_router_add(p->router, HTTP_POST, "/v1/audio/translations", h_translations, p);
   static const char *const relayed[] = {"/v1/models", "/v1/models/{id*}", "/v1/nodes",
                                         "/v1/balance", "/v1/usage"};
   for (size_t i = 0; rc == 0 && i < sizeof relayed / sizeof relayed[0]; i++)

@@ -8,7 +8,9 @@
  *   event_base_dispatch(base);   // until event_base_loopbreak
  *   client_proxy_free(p);
  *
- * Routes: POST /v1/chat/completions (streaming and not), GET /health, and
+ * Routes: POST /v1/chat/completions (streaming and not), POST
+ * /v1/audio/transcriptions and /v1/audio/translations (proxy_audio.h),
+ * GET /health, and
  * relayed to the coordinator as they are: GET /v1/models, /v1/models/{id},
  * /v1/nodes, /v1/balance and /v1/usage (the last two with the proxy's API
  * key). Chat responses carry Gloam-Mode: client-sealed, Gloam-Node and

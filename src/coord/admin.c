@@ -16,8 +16,8 @@
 
 typedef struct opts {
   const char *db, *name, *model, *label;
-  int64_t account, amount, credit, in_price, out_price;
-  int have_account, have_amount, have_in, have_out;
+  int64_t account, amount, credit, in_price, out_price, audio_price;
+  int have_account, have_amount, have_in, have_out, have_audio;
 } opts;
 
 static int parse_i64(const char *s, int64_t *out) {
@@ -56,6 +56,8 @@ static int parse_opts(int argc, char **argv, int first, opts *o, FILE *errf) {
       bad = parse_i64(v, &o->in_price), o->have_in = 1;
     else if (strcmp(a, "--output") == 0)
       bad = parse_i64(v, &o->out_price), o->have_out = 1;
+    else if (strcmp(a, "--audio-minute") == 0)
+      bad = parse_i64(v, &o->audio_price), o->have_audio = 1;
     else {
       fprintf(errf, "gloam-coord admin: unknown option %s\n", a);
       return -1;
@@ -78,6 +80,7 @@ static void usage(FILE *f) {
           "  revoke-key --label gk_XXXXXXXXX                 revoke an API key\n"
           "  credit --account ID --amount MICRO_USD          add funds\n"
           "  set-price --model M --input P --output P        micro-USD per million tokens\n"
+          "  set-price --model M --audio-minute P            micro-USD per audio minute (Whisper)\n"
           "  balance --account ID\n"
           "  earnings --account ID                           an operator's earnings\n"
           "  check                                           verify the ledger invariants\n");
@@ -123,6 +126,16 @@ static int run_cmd(coord_store *s, const char *cmd, const opts *o, FILE *out, FI
     if (rc == 0) rc = coord_store_balance(s, o->account, &v);
     if (rc == 0)
       fprintf(out, "{\"account\":%" PRId64 ",\"balance_micro_usd\":%" PRId64 "}\n", o->account, v);
+  } else if (strcmp(cmd, "set-price") == 0 && o->have_audio) {
+    if (!o->model || o->have_in || o->have_out) goto need;
+    if (o->audio_price > 1000000000000) {
+      fprintf(errf, "gloam-coord admin: price above $1,000,000 per minute\n");
+      return GLOAM_ERANGE;
+    }
+    rc = coord_store_audio_price_set(s, o->model, o->audio_price);
+    if (rc == 0)
+      fprintf(out, "{\"model\":\"%s\",\"audio_per_minute\":%" PRId64 "}\n", o->model,
+              o->audio_price);
   } else if (strcmp(cmd, "set-price") == 0) {
     if (!o->model || !o->have_in || !o->have_out) goto need;
     if (o->in_price > 1000000000000 || o->out_price > 1000000000000) {

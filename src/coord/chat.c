@@ -290,7 +290,10 @@ void coord_job_settled(cjob *j, int rc, const char *why, const char *receipt, in
   int bk = 0;
   while (bk < COORD_LAT_BUCKETS && ms > coord_lat_bounds_ms[bk]) bk++;
   c->m.lat_bucket[bk]++;
-  if (j->sc) {
+  if (j->sc && j->endpoint) {
+    json_decref(body);
+    coord_speech_on_done(j, receipt, cost);
+  } else if (j->sc) {
     coord_plain_on_done(j, receipt, prompt_tokens, completion_tokens, cost, body);
   } else if (j->sse) {
     json_decref(body);
@@ -340,12 +343,16 @@ void coord_job_on_error(cjob *j, const char *code, const char *message) {
 int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint8_t *env,
                        size_t len, const char *mode) {
   coord *c = j->c;
-  json_t *msg =
-      json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:{s:I,s:I},s:I}", "type", "job", "job", j->id_hex,
-                "model", j->model, "endpoint", "chat/completions", "mode", mode,
-                "max_output_tokens", (int)j->max_output_tokens, "price", "input_per_mtok",
-                (json_int_t)j->in_price, "output_per_mtok", (json_int_t)j->out_price, "deadline_ms",
-                (json_int_t)(time_wall_ms() + c->cfg.job_timeout_ms));
+  json_t *msg = json_pack(
+      "{s:s,s:s,s:s,s:s,s:s,s:i,s:{s:I,s:I},s:I}", "type", "job", "job", j->id_hex, "model",
+      j->model, "endpoint", j->endpoint ? j->endpoint : "chat/completions", "mode", mode,
+      "max_output_tokens", j->max_output_tokens > INT32_MAX ? 0 : (int)j->max_output_tokens,
+      "price", "input_per_mtok", (json_int_t)j->in_price, "output_per_mtok",
+      (json_int_t)j->out_price, "deadline_ms",
+      (json_int_t)(time_wall_ms() + c->cfg.job_timeout_ms));
+  if (msg && j->audio_price > 0) /* speech.c: billed per audio minute */
+    json_object_set_new(json_object_get(msg, "price"), "audio_per_minute",
+                        json_integer(j->audio_price));
   int rc = coord_node_send_json(n, msg);
   if (rc == 0) rc = coord_node_send_bin(n, NODE_BIN_ENVELOPE, j->id, env, len);
   if (rc < 0) return rc;
@@ -389,7 +396,11 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   char err[GLOAM_ERR_LEN];
   struct evbuffer *in = evhttp_request_get_input_buffer(req);
   size_t len = evbuffer_get_length(in);
-  if (len == 0 || len > c->cfg.max_body_bytes) {
+  const char *route = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+  const char *audio = NULL; /* the audio endpoint this route takes (speech.c) */
+  if (route && strcmp(route, "/v1/audio/transcriptions") == 0) audio = "audio/transcriptions";
+  if (route && strcmp(route, "/v1/audio/translations") == 0) audio = "audio/translations";
+  if (len == 0 || len > (audio ? c->cfg.max_upload_bytes : c->cfg.max_body_bytes)) {
     coord_chat_reject(c, req, len ? 413 : 400, "invalid_envelope", NULL,
                       "The sealed body is empty or too large.");
     return;
@@ -401,7 +412,7 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
                       "The sealed envelope header is malformed.");
     return;
   }
-  if (strcmp(h.endpoint, "chat/completions") != 0) {
+  if (strcmp(h.endpoint, audio ? audio : "chat/completions") != 0) {
     coord_chat_reject(c, req, 400, "invalid_envelope", NULL,
                       "The envelope is for another endpoint.");
     return;
@@ -427,18 +438,20 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
     coord_chat_reject(c, req, 429, "node_busy", NULL, "The node has no free slot.");
     return;
   }
-  int64_t in_p, out_p;
-  if (coord_store_price_get(c->store, h.model, &in_p, &out_p) < 0) {
+  int64_t in_p = 0, out_p = 0, audio_p = 0, max_cost;
+  if (audio) {
+    if (coord_speech_sealed_price(c, req, &h, &audio_p, &max_cost) < 0) return;
+  } else if (coord_store_price_get(c->store, h.model, &in_p, &out_p) < 0) {
     coord_chat_reject(c, req, 404, "model_not_found", "model",
                       "The model is not offered (no price).");
     return;
-  }
-  if (h.max_output_tokens == 0 || h.max_output_tokens > MAX_OUTPUT_TOKENS) {
+  } else if (h.max_output_tokens == 0 || h.max_output_tokens > MAX_OUTPUT_TOKENS) {
     coord_chat_reject(c, req, 400, "invalid_value", "max_tokens",
                       "max_output_tokens must be 1..1048576.");
     return;
+  } else {
+    max_cost = coord_chat_cost((int64_t)len, h.max_output_tokens, in_p, out_p);
   }
-  int64_t max_cost = coord_chat_cost((int64_t)len, h.max_output_tokens, in_p, out_p);
   cjob *j = mem_calloc(1, sizeof *j);
   if (!j || max_cost < 0 || RAND_bytes(j->id, sizeof j->id) != 1) {
     mem_free(j);
@@ -452,10 +465,13 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   memcpy(j->request_id, h.request_id, sizeof j->request_id);
   unsigned md_len = 0;
   EVP_Digest(env, len, j->env_sha256, &md_len, EVP_sha256(), NULL);
-  j->max_output_tokens = h.max_output_tokens;
+  j->max_output_tokens = audio ? UINT32_MAX : h.max_output_tokens;
   j->body_len = (uint32_t)len;
   j->in_price = in_p;
   j->out_price = out_p;
+  j->endpoint = audio;
+  j->audio_price = audio_p;
+  j->audio_ms = h.audio_ms;
   j->reserved = max_cost;
   j->start_ms = time_mono_ms();
   int rc = coord_store_reserve(c->store, j->id_hex, account, h.model, max_cost);

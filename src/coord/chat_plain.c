@@ -39,7 +39,7 @@ static int trust_rank(const char *t) {
 }
 
 /* The request's minimum trust: Gloam-Min-Trust header or {"gloam":{"min_trust":..}}. */
-static int min_trust(struct evhttp_request *req, json_t *root) {
+int coord_plain_min_trust(struct evhttp_request *req, json_t *root) {
   const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Gloam-Min-Trust");
   const char *f = json_string_value(json_object_get(json_object_get(root, "gloam"), "min_trust"));
   const char *t = h ? h : f ? f : "none";
@@ -95,6 +95,11 @@ cnode *coord_plain_pick(coord *c, const char *model, int format, int need) {
   return pick(c, model, (enum chat_format)format, need, NULL, &status, &code);
 }
 
+cnode *coord_plain_pick_why(coord *c, const char *model, int format, int need, int *out_status,
+                            const char **out_code) {
+  return pick(c, model, (enum chat_format)format, need, NULL, out_status, out_code);
+}
+
 void coord_chat_plain(struct evhttp_request *req, coord *c, int64_t account) {
   coord_chat_plain_handle(req, c, account, false, API_OPENAI);
 }
@@ -128,7 +133,7 @@ int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t accoun
   cjob *j = NULL;
   uint8_t *env = NULL;
   size_t env_len = 0;
-  int need = min_trust(req, r.root);
+  int need = coord_plain_min_trust(req, r.root);
   if (need < 0) {
     rej(c, req, api, 400, "invalid_value", "min_trust",
         "min_trust must be none, software, tpm, measured or confidential.");
@@ -231,8 +236,9 @@ bool coord_plain_retry(cjob *j) {
   memset(&h, 0, sizeof h);
   snprintf(h.model, sizeof h.model, "%s", j->model);
   snprintf(h.node_id, sizeof h.node_id, "%s", n->id);
-  snprintf(h.endpoint, sizeof h.endpoint, "chat/completions");
-  h.max_output_tokens = j->max_output_tokens;
+  snprintf(h.endpoint, sizeof h.endpoint, "%s", j->endpoint ? j->endpoint : "chat/completions");
+  h.max_output_tokens = j->endpoint ? 0 : j->max_output_tokens;
+  h.audio_ms = j->audio_ms;
   uint8_t *env = NULL;
   size_t env_len = 0;
   gloam_seal_client *sc = NULL;
@@ -258,7 +264,7 @@ bool coord_plain_retry(cjob *j) {
   return true;
 }
 
-static int start_stream(cjob *j) {
+int coord_plain_start_stream(cjob *j) {
   coord_chat_stop_watch(j);
   coord_chat_add_headers(j);
   evhttp_connection_set_closecb(j->evcon, NULL, NULL);
@@ -298,11 +304,11 @@ void coord_plain_on_frame(cjob *j, const uint8_t *frame, size_t len) {
   c->m.bytes_relayed += len;
   int rc = 0;
   if (j->stream && j->api == API_ANTHROPIC) {
-    if (ptl && j->req && !j->sse) rc = start_stream(j);
+    if (ptl && j->req && !j->sse) rc = coord_plain_start_stream(j);
     if (ptl && rc == 0 && j->sse) rc = coord_ant_stream_feed(j, pt, ptl);
   } else if (j->stream) {
     strip_done(pt, &ptl);
-    if (ptl && j->req && !j->sse) rc = start_stream(j);
+    if (ptl && j->req && !j->sse) rc = coord_plain_start_stream(j);
     if (ptl && rc == 0 && j->sse) rc = http_sse_send_raw(j->sse, pt, ptl);
   } else if (ptl) {
     if (!j->acc) {
@@ -344,7 +350,7 @@ void coord_plain_on_done(cjob *j, const char *receipt, int64_t prompt_tokens,
     return;
   }
   json_decref(body);
-  if (!j->sse && start_stream(j) < 0) {
+  if (!j->sse && coord_plain_start_stream(j) < 0) {
     json_decref(g);
     return;
   }

@@ -37,6 +37,7 @@ typedef struct coord_config {
   int register_timeout_ms;
   int job_timeout_ms;
   size_t max_body_bytes;       /* HTTP request bodies (and envelopes) */
+  size_t max_upload_bytes;     /* audio uploads (multipart or sealed); default 26 MiB */
   size_t max_json_bytes;       /* JSON request bodies */
   int http_timeout_s;          /* per-connection read/idle timeout */
   size_t sse_max_queued;       /* bytes waiting for a slow client before it is dropped */

@@ -96,6 +96,11 @@ struct cjob {
   char node_id[NODE_ID_MAX + 1];
   const char *node_trust;
   bool settling; /* a settle task owns the job until its done() runs */
+  /* audio endpoints (speech.c); all zero for chat */
+  const char *endpoint; /* static envelope endpoint; NULL: chat/completions */
+  int64_t audio_price;  /* micro-USD per audio minute */
+  uint32_t audio_ms;    /* the claimed duration */
+  int audio_format;     /* enum audio_format of a coordinator-sealed answer */
 };
 
 #define COORD_STATUS_MAX 600
@@ -188,6 +193,13 @@ int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t accoun
                             int api);
 /* The node a coordinator-sealed request would go to now, or NULL. */
 cnode *coord_plain_pick(coord *c, const char *model, int format, int need);
+/* The same, with the refusal when none fits: 503 no_trusted_node, 400
+ * unsupported_response_format or 429 no_capacity. */
+cnode *coord_plain_pick_why(coord *c, const char *model, int format, int need, int *out_status,
+                            const char **out_code);
+/* The request's minimum trust rank (Gloam-Min-Trust header, else
+ * root's {"gloam":{"min_trust"}}; root may be NULL); -1 for an unknown level. */
+int coord_plain_min_trust(struct evhttp_request *req, json_t *root);
 
 /* queue.c: bounded per-model queue for coordinator-sealed requests that
  * find every suitable node busy; each waits at most queue_timeout_ms. */
@@ -226,6 +238,9 @@ void coord_job_unlink(cjob *j);
  * nothing reached the client yet. true if the job lives on. */
 bool coord_plain_retry(cjob *j);
 void coord_plain_on_frame(cjob *j, const uint8_t *frame, size_t len);
+/* Starts the SSE answer of a coordinator-sealed job (headers, stop watching
+ * the socket). GLOAM_ECLOSED when the client is gone (j->req is then NULL). */
+int coord_plain_start_stream(cjob *j);
 /* After settlement; body (stolen) is the parsed non-streaming answer. */
 void coord_plain_on_done(cjob *j, const char *receipt, int64_t prompt_tokens,
                          int64_t completion_tokens, int64_t cost, json_t *body);
@@ -242,5 +257,19 @@ void coord_job_on_error(cjob *j, const char *code, const char *message);
 /* Ends a job because its node is gone or it timed out: refund, tell the
  * client, free. */
 void coord_job_fail(cjob *j, int status, const char *code, const char *message, bool cancel_node);
+
+/* speech.c: /v1/audio/transcriptions and /v1/audio/translations. */
+void coord_speech_handle(struct evhttp_request *req, coord *c, int64_t account, bool translate);
+/* Client-sealed admission of an audio envelope: its price per minute and
+ * the reservation for its claimed duration; answers the client itself and
+ * returns < 0 when refused. */
+int coord_speech_sealed_price(coord *c, struct evhttp_request *req, const gloam_seal_header *h,
+                              int64_t *per_minute, int64_t *max_cost);
+/* ledger.c (worker thread): the amount to charge for a verified audio
+ * receipt; GLOAM_EAUTH when its duration or price is wrong. */
+int coord_speech_receipt_cost(const cjob *j, const gloam_receipt_claims *cl, int64_t *out_cost,
+                              char *err);
+/* chat.c, after settlement of a coordinator-sealed audio job. */
+void coord_speech_on_done(cjob *j, const char *receipt, int64_t cost);
 
 #endif

@@ -170,7 +170,8 @@ typedef struct settle_task {
 } settle_task;
 
 /* Checks the receipt against what the coordinator itself knows. */
-static int check_receipt(const settle_task *t, gloam_receipt_claims *cl, char *err) {
+static int check_receipt(const settle_task *t, gloam_receipt_claims *cl, int64_t *out_cost,
+                         char *err) {
   const cjob *j = t->j;
   gloam_receipt_key *key = NULL;
   int rc = gloam_receipt_key_parse(t->jwk, strlen(t->jwk), &key, err);
@@ -195,9 +196,16 @@ static int check_receipt(const settle_task *t, gloam_receipt_claims *cl, char *e
     return err_set(err, GLOAM_EAUTH, "receipt token counts differ from usage");
   if (cl->completion_tokens > j->max_output_tokens || cl->prompt_tokens > j->body_len)
     return err_set(err, GLOAM_EAUTH, "token counts exceed what the request allows");
-  int64_t cost = coord_chat_cost(t->prompt_tokens, t->completion_tokens, j->in_price, j->out_price);
-  if (cost < 0 || (uint64_t)cost != cl->price_micro_usd)
-    return err_set(err, GLOAM_EAUTH, "receipt price differs from the price list");
+  if (j->endpoint) { /* audio: priced per minute (speech.c) */
+    rc = coord_speech_receipt_cost(j, cl, out_cost, err);
+    if (rc < 0) return rc;
+  } else {
+    int64_t cost =
+        coord_chat_cost(t->prompt_tokens, t->completion_tokens, j->in_price, j->out_price);
+    if (cost < 0 || (uint64_t)cost != cl->price_micro_usd || cl->audio_ms != 0)
+      return err_set(err, GLOAM_EAUTH, "receipt price differs from the price list");
+    *out_cost = cost;
+  }
   if (!j->got_final) return err_set(err, GLOAM_ESTATE, "stream ended without its final frame");
   return 0;
 }
@@ -208,12 +216,13 @@ static void settle_work(void *arg) {
   coord *c = t->c;
   test_delay(c);
   gloam_receipt_claims cl;
-  t->rc = check_receipt(t, &cl, t->err);
+  int64_t cost = 0;
+  t->rc = check_receipt(t, &cl, &cost, t->err);
   if (t->rc < 0) {
     t->why = "receipt_invalid";
     return;
   }
-  if (j->sc && !j->stream) {
+  if (j->sc && !j->stream && !j->endpoint) {
     json_error_t je;
     t->body = j->acc ? json_loadb((const char *)j->acc->data, j->acc->len, 0, &je) : NULL;
     if (!json_is_object(t->body)) {
@@ -224,7 +233,6 @@ static void settle_work(void *arg) {
       return;
     }
   }
-  int64_t cost = (int64_t)cl.price_micro_usd;
   int64_t bps = c->cfg.fee_bps;
   /* floor(cost * fee_bps / 10000) without overflow */
   int64_t fee = cost / 10000 * bps + cost % 10000 * bps / 10000;

@@ -40,6 +40,7 @@ void coord_config_default(coord_config *cfg) {
   cfg->register_timeout_ms = 10000;
   cfg->job_timeout_ms = 600000;
   cfg->max_body_bytes = 4u << 20;
+  cfg->max_upload_bytes = 26u << 20; /* OpenAI's 25 MB audio file + the form's fields */
   cfg->max_json_bytes = 1u << 20;
   cfg->http_timeout_s = 60;
   cfg->sse_max_queued = 4u << 20;
@@ -394,6 +395,19 @@ static void h_chat(struct evhttp_request *req, const http_params *p, void *ud) {
   coord_chat_plain(req, c, acct);
 }
 
+static void h_audio(struct evhttp_request *req, void *ud, bool translate) {
+  int64_t acct;
+  if (coord_auth_consumer(ud, req, &acct) == 0) coord_speech_handle(req, ud, acct, translate);
+}
+
+static void h_transcriptions(struct evhttp_request *req, const http_params *p, void *ud) {
+  h_audio(req, ud, false);
+}
+
+static void h_translations(struct evhttp_request *req, const http_params *p, void *ud) {
+  h_audio(req, ud, true);
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static void on_sweep(evutil_socket_t fd, short what, void *ud) {
@@ -440,7 +454,8 @@ int coord_new(coord **out, struct event_base *base, const coord_config *cfg, cha
   if (rc == 0) rc = coord_attest_init(c, err);
   if (rc < 0) goto fail;
   net_http_limits lim = NET_HTTP_LIMITS_DEFAULT;
-  lim.max_body_bytes = cfg->max_body_bytes;
+  lim.max_body_bytes =
+      cfg->max_upload_bytes > cfg->max_body_bytes ? cfg->max_upload_bytes : cfg->max_body_bytes;
   lim.timeout_s = cfg->http_timeout_s;
   rc = net_http_new(base, cfg->listen, &lim, &c->http, &c->port, err);
   if (rc < 0) goto fail;
@@ -474,6 +489,8 @@ int coord_new(coord **out, struct event_base *base, const coord_config *cfg, cha
       {HTTP_POST, "/v1/messages", h_messages},
       {HTTP_POST, "/v1/completions", h_completions},
       {HTTP_POST, "/v1/embeddings", h_embeddings},
+      {HTTP_POST, "/v1/audio/transcriptions", h_transcriptions},
+      {HTTP_POST, "/v1/audio/translations", h_translations},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && rc == 0; i++)
     rc = http_router_add(c->router, routes[i].m, routes[i].pat, routes[i].h, c);

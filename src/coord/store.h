@@ -71,6 +71,11 @@ int coord_store_price_set(coord_store *s, const char *model, int64_t in_per_mtok
 int coord_store_price_get(coord_store *s, const char *model, int64_t *in_per_mtok,
                           int64_t *out_per_mtok);
 
+/* Audio endpoints: micro-USD per minute of audio. _get: GLOAM_ENOENT when
+ * the model has no (or a zero) audio price. */
+int coord_store_audio_price_set(coord_store *s, const char *model, int64_t per_minute);
+int coord_store_audio_price_get(coord_store *s, const char *model, int64_t *per_minute);
+
 int coord_store_balance(coord_store *s, int64_t account, int64_t *out);
 /* mint -> account. amount > 0. */
 int coord_store_credit(coord_store *s, int64_t account, int64_t amount);

@@ -92,6 +92,9 @@ static const char *const migrations[] = {
     "  finished_at INTEGER);"
     "CREATE INDEX requests_account ON requests(account_id, created_at);"
     "CREATE INDEX requests_state ON requests(state);",
+    /* 2: audio endpoints are priced per audio minute (docs/speech.md) */
+    "ALTER TABLE prices ADD COLUMN audio_per_minute INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (audio_per_minute >= 0);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -327,11 +330,13 @@ int coord_store_price_set(coord_store *s, const char *model, int64_t in_per_mtok
                           int64_t out_per_mtok) {
   if (!model || !*model || strlen(model) > 128 || in_per_mtok < 0 || out_per_mtok < 0)
     return err_set(s->err, GLOAM_EINVAL, "bad model or price");
-  return run(s, prep(s,
-                     "INSERT INTO prices VALUES(?,?,?,?) ON CONFLICT(model) DO UPDATE SET "
-                     "input_per_mtok=excluded.input_per_mtok,"
-                     "output_per_mtok=excluded.output_per_mtok,updated_at=excluded.updated_at",
-                     "tiii", model, in_per_mtok, out_per_mtok, time_wall_s()));
+  return run(
+      s, prep(s,
+              "INSERT INTO prices(model,input_per_mtok,output_per_mtok,updated_at) VALUES(?,?,?,?) "
+              "ON CONFLICT(model) DO UPDATE SET "
+              "input_per_mtok=excluded.input_per_mtok,"
+              "output_per_mtok=excluded.output_per_mtok,updated_at=excluded.updated_at",
+              "tiii", model, in_per_mtok, out_per_mtok, time_wall_s()));
 }
 
 int coord_store_price_get(coord_store *s, const char *model, int64_t *in_per_mtok,
@@ -349,6 +354,25 @@ int coord_store_price_get(coord_store *s, const char *model, int64_t *in_per_mto
   }
   done(s, st);
   return r;
+}
+
+int coord_store_audio_price_set(coord_store *s, const char *model, int64_t per_minute) {
+  if (!model || !*model || strlen(model) > 128 || per_minute < 0)
+    return err_set(s->err, GLOAM_EINVAL, "bad model or price");
+  return run(
+      s,
+      prep(s,
+           "INSERT INTO prices(model,input_per_mtok,output_per_mtok,updated_at,audio_per_minute) "
+           "VALUES(?,0,0,?,?) ON CONFLICT(model) DO UPDATE SET "
+           "audio_per_minute=excluded.audio_per_minute,updated_at=excluded.updated_at",
+           "tii", model, time_wall_s(), per_minute));
+}
+
+int coord_store_audio_price_get(coord_store *s, const char *model, int64_t *per_minute) {
+  int rc = one_int(s, prep(s, "SELECT audio_per_minute FROM prices WHERE model=?", "t", model),
+                   per_minute);
+  if (rc == 0 && *per_minute <= 0) rc = err_set(s->err, GLOAM_ENOENT, "no audio price");
+  return rc;
 }
 
 int coord_store_balance(coord_store *s, int64_t account, int64_t *out) {

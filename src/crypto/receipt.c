@@ -13,6 +13,7 @@
 #include "gloam/receipt.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,8 +54,8 @@ int receipt_claims_check(const gloam_receipt_claims *c, char *err) {
   if (!str_ok(c->node_id, GLOAM_SEAL_NODE_ID_MAX) || !str_ok(c->model, GLOAM_SEAL_MODEL_MAX) ||
       !str_ok(c->weights_digest, GLOAM_RECEIPT_WEIGHTS_MAX))
     return err_set(err, GLOAM_EFORMAT, "receipt: node_id, model or weights_digest malformed");
-  const uint64_t v[] = {c->prompt_tokens, c->completion_tokens, c->price_micro_usd, c->started_ms,
-                        c->finished_ms};
+  const uint64_t v[] = {c->prompt_tokens,   c->completion_tokens, c->audio_ms,
+                        c->price_micro_usd, c->started_ms,        c->finished_ms};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (v[i] > GLOAM_RECEIPT_MAX_INT)
       return err_set(err, GLOAM_ERANGE, "receipt: integer claim above 2^53-1");
@@ -69,14 +70,17 @@ int receipt_claims_encode(const gloam_receipt_claims *c, char *out, size_t cap) 
   codec_hex_encode(c->request_id, sizeof c->request_id, rid, sizeof rid);
   codec_hex_encode(c->request_sha256, 32, req, sizeof req);
   codec_hex_encode(c->transcript_sha256, 32, tr, sizeof tr);
+  char audio[40] = ""; /* optional: only present when non-zero */
+  if (c->audio_ms)
+    snprintf(audio, sizeof audio, ",\"audio_ms\":%llu", (unsigned long long)c->audio_ms);
   int n = snprintf(out, cap,
                    "{\"ver\":%u,\"node_id\":\"%s\",\"request_id\":\"%s\",\"request_sha256\":\"%s\","
                    "\"transcript_sha256\":\"%s\",\"model\":\"%s\",\"weights_digest\":\"%s\","
-                   "\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"price_micro_usd\":%llu,"
+                   "\"prompt_tokens\":%llu,\"completion_tokens\":%llu%s,\"price_micro_usd\":%llu,"
                    "\"started_ms\":%llu,\"finished_ms\":%llu}",
                    c->version, c->node_id, rid, req, tr, c->model, c->weights_digest,
                    (unsigned long long)c->prompt_tokens, (unsigned long long)c->completion_tokens,
-                   (unsigned long long)c->price_micro_usd, (unsigned long long)c->started_ms,
+                   audio, (unsigned long long)c->price_micro_usd, (unsigned long long)c->started_ms,
                    (unsigned long long)c->finished_ms);
   return n < 0 || (size_t)n >= cap ? GLOAM_ETOOBIG : n;
 }
@@ -107,7 +111,9 @@ int receipt_claims_parse(const char *p, size_t n, gloam_receipt_claims *c, char 
   uint64_t ver = 0;
   int rc = GLOAM_EFORMAT;
   memset(c, 0, sizeof *c);
-  if (!o || !json_is_object(o) || json_object_size(o) != N_CLAIMS) goto fail;
+  bool has_audio = o && json_object_get(o, "audio_ms") != NULL;
+  if (!o || !json_is_object(o) || json_object_size(o) != (size_t)N_CLAIMS + has_audio) goto fail;
+  if (has_audio && (get_uint(o, "audio_ms", &c->audio_ms) < 0 || c->audio_ms == 0)) goto fail;
   if (get_uint(o, "ver", &ver) < 0 || ver > UINT32_MAX) goto fail;
   c->version = (uint32_t)ver;
   if (get_str(o, "node_id", c->node_id, GLOAM_SEAL_NODE_ID_MAX) < 0 ||

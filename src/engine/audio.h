@@ -51,4 +51,16 @@ audio_limits audio_limits_default(void);
 int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float **out_pcm,
                  size_t *out_n, char *err);
 
+/* The number of 16 kHz mono samples data decodes to, under the same checks
+ * and limits as audio_decode, without keeping the samples (memory stays at
+ * one frame's worth): the coordinator and `gloam proxy` measure the
+ * duration they claim for an audio request's price reservation with it.
+ * OUT: *out_n. */
+int audio_measure(const uint8_t *data, size_t len, const audio_limits *lim, size_t *out_n,
+                  char *err);
+/* audio_measure in whole milliseconds, rounded up (at least 1), the unit of
+ * an envelope's audio_ms. lim->max_bytes 0 takes len itself. */
+int audio_measure_ms(const uint8_t *data, size_t len, const audio_limits *lim, uint32_t *out_ms,
+                     char *err);
+
 #endif

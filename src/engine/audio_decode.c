@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -116,6 +117,7 @@ typedef struct decode_state {
   int in_rate, in_ch, in_fmt; /* what swr was set up for (frames may differ) */
   float *pcm;
   size_t n, cap, max_n;
+  bool count_only; /* audio_measure: pcm is scratch, n counts every sample */
   char *err;
 } decode_state;
 
@@ -123,7 +125,7 @@ typedef struct decode_state {
 static int push_samples(decode_state *s, const uint8_t **in, int in_n) {
   int room = swr_get_out_samples(s->swr, in_n);
   if (room < 0) return err_set(s->err, GLOAM_EFORMAT, "audio: resampler failed");
-  size_t need = s->n + (size_t)room;
+  size_t base = s->count_only ? 0 : s->n, need = base + (size_t)room;
   if (need > s->cap) {
     size_t cap = s->cap ? s->cap : 16000;
     while (cap < need) cap *= 2;
@@ -132,7 +134,7 @@ static int push_samples(decode_state *s, const uint8_t **in, int in_n) {
     s->pcm = p;
     s->cap = cap;
   }
-  uint8_t *out = (uint8_t *)(s->pcm + s->n);
+  uint8_t *out = (uint8_t *)(s->pcm + base);
   int got = swr_convert(s->swr, &out, room, in, in_n);
   if (got < 0) return err_set(s->err, GLOAM_EFORMAT, "audio: resampling failed");
   s->n += (size_t)got;
@@ -266,12 +268,9 @@ static int decode_all(decode_state *s, int stream) {
   return s->swr ? push_samples(s, NULL, 0) : 0;
 }
 
-int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float **out_pcm,
-                 size_t *out_n, char *err) {
+static int decode(const uint8_t *data, size_t len, const audio_limits *lim, bool count_only,
+                  float **out_pcm, size_t *out_n, char *err) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
-  if (out_pcm) *out_pcm = NULL;
-  if (out_n) *out_n = 0;
-  if (!data || !out_pcm || !out_n) return err_set(err, GLOAM_EINVAL, "audio: NULL argument");
   audio_limits l = lim ? *lim : audio_limits_default();
   if (l.max_bytes == 0) l.max_bytes = AUDIO_DEFAULT_MAX_BYTES;
   if (l.max_seconds <= 0) l.max_seconds = AUDIO_DEFAULT_MAX_SECONDS;
@@ -284,6 +283,7 @@ int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float
   mem_reader r = {data, len, 0};
   decode_state s = {0};
   s.err = err;
+  s.count_only = count_only;
   s.max_n = (size_t)(l.max_seconds * AUDIO_SAMPLE_RATE);
   int stream = -1, rc;
   s.pkt = av_packet_alloc();
@@ -299,12 +299,13 @@ int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float
     rc = err_set(err, GLOAM_EFORMAT, "audio: no audio could be decoded");
     goto fail;
   }
+  *out_n = s.n;
+  rc = 0;
+  if (count_only) goto fail;       /* only the count is wanted */
   for (size_t i = 0; i < s.n; i++) /* float codecs can carry NaN/inf: never pass them on */
     if (!isfinite(s.pcm[i])) s.pcm[i] = 0.0f;
   *out_pcm = s.pcm;
-  *out_n = s.n;
   s.pcm = NULL;
-  rc = 0;
 fail:
   mem_free(s.pcm);
   swr_free(&s.swr);
@@ -317,4 +318,33 @@ fail:
   av_packet_free(&s.pkt);
   av_frame_free(&s.frame);
   return rc;
+}
+
+int audio_decode(const uint8_t *data, size_t len, const audio_limits *lim, float **out_pcm,
+                 size_t *out_n, char *err) {
+  if (out_pcm) *out_pcm = NULL;
+  if (out_n) *out_n = 0;
+  if (!data || !out_pcm || !out_n) return err_set(err, GLOAM_EINVAL, "audio: NULL argument");
+  return decode(data, len, lim, false, out_pcm, out_n, err);
+}
+
+int audio_measure(const uint8_t *data, size_t len, const audio_limits *lim, size_t *out_n,
+                  char *err) {
+  if (out_n) *out_n = 0;
+  if (!data || !out_n) return err_set(err, GLOAM_EINVAL, "audio: NULL argument");
+  return decode(data, len, lim, true, NULL, out_n, err);
+}
+
+int audio_measure_ms(const uint8_t *data, size_t len, const audio_limits *lim, uint32_t *out_ms,
+                     char *err) {
+  audio_limits l = lim ? *lim : audio_limits_default();
+  if (l.max_bytes == 0) l.max_bytes = len;
+  size_t n = 0;
+  *out_ms = 0;
+  int rc = audio_measure(data, len, &l, &n, err);
+  if (rc < 0) return rc;
+  uint64_t ms = ((uint64_t)n * 1000 + AUDIO_SAMPLE_RATE - 1) / AUDIO_SAMPLE_RATE;
+  if (ms > UINT32_MAX) return err_set(err, GLOAM_ETOOBIG, "audio: too long");
+  *out_ms = ms < 1 ? 1 : (uint32_t)ms;
+  return 0;
 }

@@ -99,6 +99,10 @@ int node_config_set(node_config *c, const char *key, const char *value, char *er
   }
   if (!strcmp(key, "seccomp")) return set_bool(&c->seccomp, value, key, err);
   if (!strcmp(key, "clamp_token_ids")) return set_bool(&c->clamp_token_ids, value, key, err);
+  if (!strcmp(key, "speech_max_tokens")) {
+    if ((rc = set_long(&x, value, 0, 4096, key, err)) == 0) c->speech_max_tokens = (int)x;
+    return rc;
+  }
   return err_set(err, GLOAM_EINVAL, "unknown key '%.64s'", key);
 }
 

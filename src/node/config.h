@@ -46,6 +46,7 @@ typedef struct node_config {
   uint32_t backoff_min_ms;       /* first reconnect delay; default 500 */
   uint32_t backoff_max_ms;       /* cap; default 30000 */
   uint32_t max_jobs_queued;      /* beyond slots, jobs refused with "busy"; default 0 */
+  int speech_max_tokens;         /* Whisper: tokens per 30 s window; 0: the model's half context */
 } node_config;
 
 void node_config_defaults(node_config *c);

@@ -39,7 +39,8 @@
 #include "node/sysinfo.h"
 
 #define CONN_TEXT_MAX (64 * 1024)
-#define CONN_MSG_MAX ((4u << 20) + 17 + 1024)
+/* an envelope: a chat body, or an audio upload (25 MiB file + 1 MiB of fields) */
+#define CONN_MSG_MAX ((26u << 20) + 17 + 1024)
 #define NONCE_MAX 128
 
 typedef struct node_job_meta {
@@ -48,7 +49,7 @@ typedef struct node_job_meta {
   char id_hex[33];
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   uint32_t max_output_tokens;
-  int64_t in_price, out_price, deadline_ms;
+  int64_t in_price, out_price, audio_price, deadline_ms;
 } node_job_meta;
 
 struct node_daemon {
@@ -124,13 +125,16 @@ static void send_register(node_daemon *d) {
   node_engine_stats_get(d->eng, &st);
   json_t *m = json_pack(
       "{s:s,s:i,s:s,s:{s:s,s:i,s:I,s:n},s:[{s:s,s:s}],"
-      "s:{s:i,s:[s],s:[]},s:{s:{s:i,s:s},s:{s:o}},s:o,s:o}",
+      "s:{s:i,s:o,s:[]},s:{s:{s:i,s:s},s:{s:o}},s:o,s:o}",
       "type", "register", "protocol", 1, "node_id", d->node_id, "hardware", "cpu", d->hw.cpu,
       "cores", d->hw.cores, "ram_gb", (json_int_t)d->hw.ram_gb, "gpu", "models", "id",
       d->cfg->model_id, "weights_digest", d->weights_digest, "capabilities", "max_slots",
-      st.max_slots, "endpoints", "chat/completions", "response_format", "keys", "hpke", "kem_id",
-      32, "public_key", pk, "receipt", "jwk", rjwk, "attestation",
-      node_attestor_register_json(d->att), "posture", posture_json(d));
+      st.max_slots, "endpoints",
+      node_engine_is_speech(d->eng)
+          ? json_pack("[s,s]", "audio/transcriptions", "audio/translations")
+          : json_pack("[s]", "chat/completions"),
+      "response_format", "keys", "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk", rjwk,
+      "attestation", node_attestor_register_json(d->att), "posture", posture_json(d));
   send_json(d, m);
 }
 
@@ -205,6 +209,8 @@ static void on_job_msg(node_daemon *d, json_t *msg) {
   m.max_output_tokens = mot > 0 && mot <= INT32_MAX ? (uint32_t)mot : 0;
   m.in_price = in > 0 && in < ((json_int_t)1 << 40) ? in : 0;
   m.out_price = out > 0 && out < ((json_int_t)1 << 40) ? out : 0;
+  json_int_t ap = json_integer_value(json_object_get(price, "audio_per_minute"));
+  m.audio_price = ap > 0 && ap < ((json_int_t)1 << 40) ? ap : 0;
   m.deadline_ms = json_integer_value(json_object_get(msg, "deadline_ms"));
   m.set = true;
   d->pending = m;
@@ -243,6 +249,7 @@ static void on_envelope(node_daemon *d, const uint8_t *data, size_t len) {
   j->max_output_tokens = m.max_output_tokens;
   j->in_price = m.in_price;
   j->out_price = m.out_price;
+  j->audio_price = m.audio_price;
   j->deadline_ms = m.deadline_ms;
   j->conn_gen = d->gen;
   if (node_engine_submit(d->eng, j) < 0) {

@@ -47,6 +47,7 @@ typedef struct node_job {
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   uint32_t max_output_tokens;  /* from the job message; 0: none */
   int64_t in_price, out_price; /* micro-USD per million tokens */
+  int64_t audio_price;         /* audio endpoints: micro-USD per audio minute */
   int64_t deadline_ms;         /* Unix ms; 0: none */
   uint8_t *env;                /* the sealed envelope (owned) */
   size_t env_len;
@@ -92,9 +93,12 @@ typedef struct node_engine_stats {
 } node_engine_stats;
 
 /* Loads model, tokenizer and template, makes the slots' sessions and starts
- * the thread. GLOAM_* with detail in err. */
+ * the thread (a Whisper checkpoint loads a speech model instead:
+ * node/speech_job.h). GLOAM_* with detail in err. */
 int node_engine_start(node_engine **out, const node_engine_params *p, char *err);
 int node_engine_fd(const node_engine *e);
+/* true when the engine serves a Whisper model (audio endpoints only). */
+bool node_engine_is_speech(const node_engine *e);
 int node_engine_submit(node_engine *e, node_job *j);
 void node_engine_cancel(node_engine *e, node_job *j);
 /* Takes every pending output item, oldest first; NULL when none. Also

@@ -14,6 +14,7 @@
 
 #include "core/codec.h"
 #include "crypto/es256.h"
+#include "crypto/receipt_claims.h"
 #include "crypto_tests.h"
 #include "gloam/receipt.h"
 #include "gloam/seal.h"
@@ -387,3 +388,42 @@ void test_verify_cli(void) {
   TEST_SKIP("gloam-verify not built");
 }
 #endif
+
+/* Audio receipts carry audio_ms right after completion_tokens; chat
+ * receipts (audio_ms 0) keep their twelve claims unchanged. */
+void test_receipt_audio_ms(void) {
+  gloam_receipt_signer *s = NULL;
+  gloam_receipt_key *k = NULL;
+  gloam_receipt_claims c, got;
+  char err[GLOAM_ERR_LEN], *jws = NULL;
+  size_t n = 0;
+  claims_init(&c);
+  c.prompt_tokens = 0;
+  c.audio_ms = 61500;
+  ASSERT_OK(gloam_receipt_signer_new(&s, err));
+  ASSERT_OK(gloam_receipt_key_from_signer(s, &k));
+  ASSERT_OK(gloam_receipt_sign(s, &c, &jws, &n, err));
+  ASSERT_OK(gloam_receipt_verify(k, jws, n, &got, err));
+  ASSERT_EQ_MEM(&got, &c, sizeof c);
+  const char *d1 = strchr(jws, '.'), *d2 = strchr(d1 + 1, '.');
+  char payload[1024];
+  long pl = codec_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), (uint8_t *)payload, sizeof payload - 1,
+                             CODEC_B64_URL);
+  ASSERT_CMP_INT(pl, >, 0);
+  payload[pl] = 0;
+  ASSERT_NOT_NULL(
+      strstr(payload, "\"completion_tokens\":34,\"audio_ms\":61500,\"price_micro_usd\""));
+  gloam_receipt_free_jws(jws);
+  /* an explicit "audio_ms":0 is not canonical */
+  static const char zero[] =
+      "{\"ver\":1,\"node_id\":\"node-1\",\"request_id\":\"11111111111111111111111111111111\","
+      "\"request_sha256\":\"2222222222222222222222222222222222222222222222222222222222222222\","
+      "\"transcript_sha256\":\"3333333333333333333333333333333333333333333333333333333333333333\","
+      "\"model\":\"Qwen/Qwen3-0.6B\",\"weights_digest\":\"sha256:"
+      "0000000000000000000000000000000000000000000000000000000000000007\","
+      "\"prompt_tokens\":12,\"completion_tokens\":34,\"audio_ms\":0,\"price_micro_usd\":56,"
+      "\"started_ms\":1800000000000,\"finished_ms\":1800000001234}";
+  ASSERT_EQ_INT(receipt_claims_parse(zero, sizeof zero - 1, &got, err), GLOAM_EFORMAT);
+  gloam_receipt_key_free(k);
+  gloam_receipt_signer_free(s);
+}

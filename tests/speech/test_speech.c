@@ -307,6 +307,13 @@ static void test_decode_formats(void) {
     char err[GLOAM_ERR_LEN];
     int rc = audio_decode(enc, elen, NULL, &pcm, &n, err);
     if (rc < 0) test_fail(__FILE__, __LINE__, "%s: %s", s[i].name, err);
+    /* measuring (the coordinator's and proxy's claim) counts what decoding keeps */
+    size_t n_meas = 0;
+    uint32_t ms = 0;
+    ASSERT_OK(audio_measure(enc, elen, NULL, &n_meas, err));
+    ASSERT_EQ_UINT(n_meas, n);
+    ASSERT_OK(audio_measure_ms(enc, elen, NULL, &ms, err));
+    ASSERT_EQ_UINT(ms, (n * 1000 + 15999) / 16000);
     if (s[i].min_corr >= 1) {
       ASSERT_EQ_UINT(n, 32000);
       ASSERT_EQ_MEM(pcm, ref, n * sizeof(float));

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * coord/speech.c: POST /v1/audio/transcriptions and /v1/audio/translations
+ * (docs/speech.md), on the chat paths' machinery: the same job, dispatch,
+ * relay, failover, receipt checks and ledger (chat.c, chat_plain.c,
+ * ledger.c); what differs is admission and billing, which are here.
+ *
+ * Coordinator-sealed (a plain multipart/form-data upload): the form is
+ * validated (http/audio_req.h), the audio's duration measured by decoding
+ * it (engine/audio.h audio_measure, bounded by the upload and duration
+ * limits), the price reserved for that duration plus the settlement slack,
+ * and the body sealed unchanged to a node serving the model with the
+ * envelope's endpoint audio/transcriptions|translations and audio_ms the
+ * measured duration. The node's sealed answer is opened here: a streamed
+ * one is relayed as its SSE events, followed by a `gloam.usage` event; a
+ * whole one is answered with the response_format's content type, with the
+ * receipt in a `gloam` object for the JSON formats and in headers for all.
+ *
+ * Client-sealed (application/gloam-sealed): admitted by coord_chat_sealed
+ * with the header's audio_ms, the duration the client measured
+ * (coord_speech_sealed_price).
+ *
+ * Billing: price per audio minute (prices.audio_per_minute). The receipt
+ * must carry audio_ms and the price audio_cost(audio_ms); a receipt whose
+ * duration exceeds the claim by more than audio_claim_slack_ms is settled
+ * at the claim and logged.
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "coord/anthropic.h"
+#include "coord/coord_impl.h"
+#include "engine/audio.h"
+#include "http/audio_fmt.h"
+#include "http/audio_req.h"
+#include "http/error.h"
+#include "http/sse.h"
+
+#define AUDIO_MAX_MS (4u * 3600u * 1000u) /* the node's decoder limit (4 h) */
+
+static void reject(coord *c, struct evhttp_request *req, int status, const char *code,
+                   const char *param, const char *msg) {
+  coord_chat_reject(c, req, status, code, param, msg);
+}
+
+int coord_speech_sealed_price(coord *c, struct evhttp_request *req, const gloam_seal_header *h,
+                              int64_t *per_minute, int64_t *max_cost) {
+  if (h->audio_ms == 0 || h->audio_ms > AUDIO_MAX_MS) {
+    reject(c, req, 400, "invalid_envelope", NULL,
+           "An audio envelope must carry the audio duration (1 ms .. 4 h).");
+    return GLOAM_EINVAL;
+  }
+  if (coord_store_audio_price_get(c->store, h->model, per_minute) < 0) {
+    reject(c, req, 404, "model_not_found", "model", "The model is not offered for audio.");
+    return GLOAM_ENOENT;
+  }
+  *max_cost = audio_cost(h->audio_ms + audio_claim_slack_ms(h->audio_ms), *per_minute);
+  return *max_cost < 0 ? GLOAM_ERANGE : 0;
+}
+
+/* The claimed duration, measured the way the node will decode it. */
+static int measure(coord *c, struct evhttp_request *req, const audio_req *r, uint32_t *out_ms) {
+  audio_limits lim = {r->file_len, AUDIO_MAX_MS / 1000.0};
+  char err[GLOAM_ERR_LEN];
+  int rc = audio_measure_ms(r->file, r->file_len, &lim, out_ms, err);
+  if (rc < 0)
+    reject(c, req, rc == GLOAM_ENOMEM ? 500 : 400,
+           rc == GLOAM_EUNSUPPORTED ? "unsupported_file" : "invalid_file", "file", err);
+  return rc;
+}
+
+/* A new job for a coordinator-sealed audio request, sealed to n. */
+static cjob *make_job(coord *c, cnode *n, const audio_req *r, const uint8_t *body, size_t len,
+                      uint32_t audio_ms, uint8_t **env, size_t *env_len) {
+  gloam_seal_header h;
+  memset(&h, 0, sizeof h);
+  snprintf(h.model, sizeof h.model, "%s", r->model);
+  snprintf(h.node_id, sizeof h.node_id, "%s", n->id);
+  snprintf(h.endpoint, sizeof h.endpoint, "%s", audio_req_endpoint(r->translate));
+  h.audio_ms = audio_ms;
+  cjob *j = mem_calloc(1, sizeof *j);
+  char err[GLOAM_ERR_LEN];
+  if (!j || RAND_bytes(j->id, sizeof j->id) != 1 || !(j->plain = mem_dup(body, len)) ||
+      gloam_seal_request(&h, n->hpke_pk, sizeof n->hpke_pk, body, len, env, env_len, &j->sc, err) <
+          0) {
+    if (j) coord_job_free(j);
+    return NULL;
+  }
+  j->c = c;
+  coord_node_job_hex(j->id, j->id_hex);
+  j->plain_len = len;
+  j->api = API_OPENAI;
+  j->endpoint = audio_req_endpoint(r->translate);
+  j->audio_ms = audio_ms;
+  j->audio_format = (int)r->format;
+  j->stream = r->stream;
+  memcpy(j->model, h.model, sizeof j->model);
+  memcpy(j->request_id, h.request_id, sizeof j->request_id);
+  unsigned md_len = 0;
+  EVP_Digest(*env, *env_len, j->env_sha256, &md_len, EVP_sha256(), NULL);
+  j->max_output_tokens = UINT32_MAX; /* Whisper's output is bounded by the audio */
+  j->body_len = (uint32_t)len;
+  j->start_ms = time_mono_ms();
+  return j;
+}
+
+static void plain(struct evhttp_request *req, coord *c, int64_t account, bool translate) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  const uint8_t *body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : (const uint8_t *)"";
+  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  audio_req r;
+  audio_req_error e;
+  mp_limits lim;
+  mp_limits_init(&lim);
+  lim.max_body = c->cfg.max_upload_bytes;
+  if (audio_req_parse(body, len, ct, translate, &lim, &r, &e) < 0) {
+    reject(c, req, e.status, e.code, e.param[0] ? e.param : NULL, e.message);
+    return;
+  }
+  cjob *j = NULL;
+  uint8_t *env = NULL;
+  size_t env_len = 0;
+  int64_t per_min = 0;
+  uint32_t audio_ms = 0;
+  cnode *n = NULL;
+  int need = coord_plain_min_trust(req, NULL), st = 0;
+  const char *code = NULL;
+  if (need < 0) {
+    reject(c, req, 400, "invalid_value", "min_trust",
+           "Gloam-Min-Trust must be none, software, tpm, measured or confidential.");
+  } else if (!coord_chat_model_served(c, r.model)) {
+    reject(c, req, 404, "model_not_found", "model",
+           "The model does not exist or is not served right now.");
+  } else if (coord_store_audio_price_get(c->store, r.model, &per_min) < 0) {
+    reject(c, req, 404, "model_not_found", "model", "The model is not offered for audio.");
+  } else if (measure(c, req, &r, &audio_ms) < 0) {
+    /* answered */
+  } else if (!(n = coord_plain_pick_why(c, r.model, 0, need, &st, &code))) {
+    reject(c, req, st, code, NULL,
+           st == 503 ? "No node serving this model meets the requested trust level."
+                     : "All nodes serving this model are busy.");
+  } else if (!(j = make_job(c, n, &r, body, len, audio_ms, &env, &env_len))) {
+    reject(c, req, 500, "internal", NULL, "Cannot seal the request.");
+  } else {
+    j->account = account;
+    j->need_trust = need; /* failover keeps the policy */
+    j->audio_price = per_min;
+    j->reserved = audio_cost(audio_ms + audio_claim_slack_ms(audio_ms), per_min);
+    int rc = j->reserved < 0
+                 ? GLOAM_ERANGE
+                 : coord_store_reserve(c->store, j->id_hex, account, r.model, j->reserved);
+    if (rc == GLOAM_EPOLICY)
+      reject(c, req, 402, "insufficient_balance", NULL,
+             "Your balance does not cover the cost of this audio.");
+    else if (rc < 0)
+      reject(c, req, 500, "billing_error", NULL, "Cannot reserve funds.");
+    else if (coord_job_dispatch(j, n, req, env, env_len, "coordinator-sealed") < 0) {
+      coord_ledger_refund(c, j->id_hex, "node_send_failed");
+      reject(c, req, 503, "node_unavailable", NULL, "The node cannot take the request now.");
+    } else {
+      coord_chat_log_job(j, "speech.admitted", "reserved", 0);
+      j = NULL; /* owned by the node now */
+    }
+  }
+  if (j) coord_job_free(j);
+  gloam_seal_free(env, env_len);
+  audio_req_free(&r);
+}
+
+void coord_speech_handle(struct evhttp_request *req, coord *c, int64_t account, bool translate) {
+  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  if (ct && strncmp(ct, "application/gloam-sealed", 24) == 0)
+    coord_chat_sealed(req, c, account); /* checks the envelope's endpoint and audio_ms */
+  else
+    plain(req, c, account, translate);
+}
+
+int coord_speech_receipt_cost(const cjob *j, const gloam_receipt_claims *cl, int64_t *out_cost,
+                              char *err) {
+  if (cl->audio_ms == 0 || cl->prompt_tokens != 0)
+    return err_set(err, GLOAM_EAUTH, "audio receipt without a duration");
+  int64_t cost = audio_cost(cl->audio_ms, j->audio_price);
+  if (cost < 0 || (uint64_t)cost != cl->price_micro_usd)
+    return err_set(err, GLOAM_EAUTH, "receipt price differs from the price list");
+  if (cl->audio_ms > (uint64_t)j->audio_ms + audio_claim_slack_ms(j->audio_ms)) {
+    log_line l;
+    if (log_begin(&l, LOG_WARN, "speech.duration_over_claim")) {
+      log_str(&l, "job", j->id_hex);
+      log_uint(&l, "claimed_ms", j->audio_ms);
+      log_uint(&l, "receipt_ms", cl->audio_ms);
+      log_end(&l);
+    }
+    cost = audio_cost(j->audio_ms, j->audio_price);
+  }
+  *out_cost = cost;
+  return 0;
+}
+
+/* The usage/receipt object every answer carries. */
+static json_t *gloam_info(const cjob *j, const char *receipt, int64_t cost) {
+  return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "mode", "coordinator-sealed", "node",
+                   j->node_id, "trust", j->node_trust, "job", j->id_hex, "receipt", receipt,
+                   "audio_ms_claimed", (json_int_t)j->audio_ms, "charged_micro_usd",
+                   (json_int_t)cost);
+}
+
+static void send_whole(cjob *j, const char *receipt, int64_t cost) {
+  enum audio_format f = (enum audio_format)j->audio_format;
+  const char *text = j->acc && j->acc->len ? (const char *)j->acc->data : "";
+  size_t len = j->acc ? j->acc->len : 0;
+  struct evkeyvalq *h = evhttp_request_get_output_headers(j->req);
+  char charged[32];
+  snprintf(charged, sizeof charged, "%lld", (long long)cost);
+  coord_chat_add_headers(j);
+  evhttp_add_header(h, "Gloam-Receipt", receipt);
+  evhttp_add_header(h, "Gloam-Charged-Micro-Usd", charged);
+  coord_chat_stop_watch(j);
+  evhttp_connection_set_closecb(j->evcon, NULL, NULL);
+  coord_count_status(j->c, 200);
+  json_t *g = gloam_info(j, receipt, cost);
+  buf out;
+  buf_init(&out, len + 4096);
+  if (audio_fmt_with_gloam(text, len, f, g, &out) == 0)
+    http_send_text(j->req, 200, audio_format_content_type(f), (const char *)out.data, out.len);
+  else
+    http_send_error(j->req, 500, NULL, "internal", NULL, "Out of memory.");
+  json_decref(g);
+  buf_deinit(&out);
+  j->req = NULL;
+}
+
+void coord_speech_on_done(cjob *j, const char *receipt, int64_t cost) {
+  if (!j->req) return;
+  if (!j->stream) {
+    send_whole(j, receipt, cost);
+    return;
+  }
+  /* nothing was streamed yet when every segment's text was empty */
+  if (!j->sse && coord_plain_start_stream(j) < 0) return;
+  json_t *g = gloam_info(j, receipt, cost);
+  buf ev;
+  buf_init(&ev, 8192);
+  if (audio_fmt_gloam_event(g, &ev) == 0)
+    http_sse_send(j->sse, NULL, (const char *)ev.data, ev.len);
+  json_decref(g);
+  buf_deinit(&ev);
+  http_sse_send(j->sse, NULL, "[DONE]", 6);
+  http_sse_end(j->sse);
+  j->sse = NULL;
+  j->req = NULL;
+}
