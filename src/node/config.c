@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "gloam/engine.h"
 #include "gloam/err.h"
+#include "node/schedule.h"
 
 #define CONFIG_MAX_FILE (64 * 1024)
 
@@ -19,8 +20,11 @@ void node_config_defaults(node_config *c) {
   memset(c, 0, sizeof *c);
   c->slots = 2;
   c->seccomp = true;
+  c->batch = true;
   c->backoff_min_ms = 500;
   c->backoff_max_ms = 30000;
+  memcpy(c->hf_endpoint, "https://huggingface.co", sizeof "https://huggingface.co");
+  c->idle_resume_s = 300;
 }
 
 static int set_str(char *dst, size_t cap, const char *v, const char *key, char *err) {
@@ -66,6 +70,21 @@ int node_config_set(node_config *c, const char *key, const char *value, char *er
   STR_KEY(node_id);
   STR_KEY(identity);
   STR_KEY(ek_chain);
+  STR_KEY(models_dir);
+  STR_KEY(hf_endpoint);
+  if (!strcmp(key, "schedule")) {
+    node_schedule tmp;
+    if ((rc = node_schedule_parse(value, &tmp, err)) < 0) return rc;
+    return set_str(c->schedule, sizeof c->schedule, value, key, err);
+  }
+  if (!strcmp(key, "idle_max_cpu")) {
+    if ((rc = set_long(&x, value, 0, 100, key, err)) == 0) c->idle_max_cpu = (int)x;
+    return rc;
+  }
+  if (!strcmp(key, "idle_resume_s")) {
+    if ((rc = set_long(&x, value, 0, 86400, key, err)) == 0) c->idle_resume_s = (int)x;
+    return rc;
+  }
   if (!strcmp(key, "threads")) {
     if ((rc = set_long(&x, value, 0, 256, key, err)) == 0) c->threads = (int)x;
     return rc;
@@ -98,6 +117,7 @@ int node_config_set(node_config *c, const char *key, const char *value, char *er
     return 0;
   }
   if (!strcmp(key, "seccomp")) return set_bool(&c->seccomp, value, key, err);
+  if (!strcmp(key, "batch")) return set_bool(&c->batch, value, key, err);
   if (!strcmp(key, "clamp_token_ids")) return set_bool(&c->clamp_token_ids, value, key, err);
   if (!strcmp(key, "speech_max_tokens")) {
     if ((rc = set_long(&x, value, 0, 4096, key, err)) == 0) c->speech_max_tokens = (int)x;
@@ -166,6 +186,19 @@ static void base_name(const char *path, char *out, size_t cap) {
   out[len] = 0;
 }
 
+int node_config_state_dir(node_config *c, char *err) {
+  if (!c->state_dir[0]) {
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n = xdg && *xdg ? snprintf(c->state_dir, sizeof c->state_dir, "%s/gloam-node", xdg)
+            : home && *home
+                ? snprintf(c->state_dir, sizeof c->state_dir, "%s/.local/state/gloam-node", home)
+                : -1;
+    if (n < 0 || (size_t)n >= sizeof c->state_dir)
+      return err_set(err, GLOAM_EINVAL, "state_dir: set it (no HOME)");
+  }
+  return 0;
+}
+
 int node_config_check(node_config *c, char *err) {
   if (!c->coordinator[0]) return err_set(err, GLOAM_EINVAL, "coordinator is required");
   if (!c->token[0]) return err_set(err, GLOAM_EINVAL, "token is required");
@@ -182,15 +215,7 @@ int node_config_check(node_config *c, char *err) {
   }
   if (!c->tokenizer[0] && set_str(c->tokenizer, sizeof c->tokenizer, c->model, "tokenizer", err))
     return GLOAM_EINVAL;
-  if (!c->state_dir[0]) {
-    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    int n = xdg && *xdg ? snprintf(c->state_dir, sizeof c->state_dir, "%s/gloam-node", xdg)
-            : home && *home
-                ? snprintf(c->state_dir, sizeof c->state_dir, "%s/.local/state/gloam-node", home)
-                : -1;
-    if (n < 0 || (size_t)n >= sizeof c->state_dir)
-      return err_set(err, GLOAM_EINVAL, "state_dir: set it (no HOME)");
-  }
+  if (node_config_state_dir(c, err) < 0) return GLOAM_EINVAL;
   if (c->backoff_max_ms < c->backoff_min_ms) c->backoff_max_ms = c->backoff_min_ms;
   return 0;
 }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/codec.h"
@@ -31,11 +32,15 @@
 #include "http/json.h"
 #include "net/tls.h"
 #include "net/ws.h"
+#include "node/bandwidth.h"
 #include "node/engine_thread.h"
+#include "node/gpu.h"
 #include "node/harden.h"
 #include "node/attestor.h"
 #include "node/node.h"
+#include "node/schedule.h"
 #include "node/secmem.h"
+#include "node/status.h"
 #include "node/sysinfo.h"
 
 #define CONN_TEXT_MAX (64 * 1024)
@@ -64,6 +69,9 @@ struct node_daemon {
   char receipt_jwk[256];
   char weights_digest[80];
   node_hw hw;
+  double membw_gbps; /* measured once, cached (bandwidth.h) */
+  node_gpu gpus[NODE_GPU_MAX];
+  int n_gpus;
   node_posture posture;
   /* loop */
   struct event_base *base;
@@ -82,6 +90,12 @@ struct node_daemon {
   node_job *jobs; /* submitted, not yet released (loop list via lnext) */
   int n_jobs;
   bool draining, stopping;
+  node_status *status; /* <state_dir>/status.sock (status.h) */
+  node_schedule sched; /* serving windows and idle policy (schedule.h) */
+  node_idle idle;
+  struct event *ev_sched;
+  bool paused; /* outside the schedule or the owner is busy: drained, disconnected */
+  int64_t started_ms, connected_ms;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -135,6 +149,9 @@ static void send_register(node_daemon *d) {
           : json_pack("[s]", "chat/completions"),
       "response_format", "keys", "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk", rjwk,
       "attestation", node_attestor_register_json(d->att), "posture", posture_json(d));
+  json_t *hw = json_object_get(m, "hardware");
+  json_object_set_new(hw, "gpu", node_gpu_json(d->gpus, d->n_gpus));
+  json_object_set_new(hw, "mem_bw_gbps", json_real(d->membw_gbps));
   send_json(d, m);
 }
 
@@ -329,6 +346,7 @@ static void on_text(node_daemon *d, const uint8_t *data, size_t len) {
     json_int_t hb = json_integer_value(json_object_get(msg, "heartbeat_interval_ms"));
     d->hb_ms = hb >= 100 && hb <= 600000 ? (uint32_t)hb : 5000;
     d->registered = true;
+    d->connected_ms = time_wall_ms();
     d->attempts = 0;
     struct timeval tv = {d->hb_ms / 1000, (d->hb_ms % 1000) * 1000};
     event_add(d->ev_hb, &tv);
@@ -383,10 +401,10 @@ static void ws_on_close(net_ws *ws, int status, void *ud) {
   event_del(d->ev_hb);
   /* the coordinator failed these jobs when the connection went */
   for (node_job *j = d->jobs; j; j = j->lnext) node_engine_cancel(d->eng, j);
-  if (!d->stopping)
-    schedule_retry(d);
-  else
+  if (d->stopping)
     event_base_loopexit(d->base, NULL);
+  else if (!d->paused)
+    schedule_retry(d);
 }
 
 static void do_connect(node_daemon *d) {
@@ -404,7 +422,7 @@ static void do_connect(node_daemon *d) {
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *p) {
-  do_connect(p);
+  if (!((node_daemon *)p)->paused) do_connect(p);
 }
 
 /* Exponential backoff with "equal jitter": half the delay fixed, half random. */
@@ -438,7 +456,94 @@ static void on_signal(evutil_socket_t sig, short what, void *p) {
   maybe_exit(d);
 }
 
+/* ------------------------------------------------------------ status */
+
+static json_t *status_fill(void *ud) {
+  node_daemon *d = ud;
+  node_engine_stats st;
+  node_engine_stats_get(d->eng, &st);
+  const char *state = d->stopping     ? "stopping"
+                      : d->paused     ? "paused"
+                      : d->registered ? "registered"
+                      : d->ws         ? "connecting"
+                                      : "disconnected";
+  return json_pack(
+      "{s:s,s:s,s:s,s:s,s:I,s:s,s:b,s:I,s:I,s:i,s:i,s:I,s:I,s:f,s:f}", "node_id", d->node_id,
+      "model", d->cfg->model_id, "coordinator", d->cfg->coordinator, "state", state, "pid",
+      (json_int_t)getpid(), "trust", gloam_trust_name(node_attestor_level(d->att)), "draining",
+      d->draining, "started_ms", (json_int_t)d->started_ms, "registered_ms",
+      (json_int_t)(d->registered ? d->connected_ms : 0), "jobs_active", d->n_jobs, "slots",
+      st.max_slots, "jobs_done", (json_int_t)st.jobs_done, "tokens_out", (json_int_t)st.tokens_out,
+      "prefill_tps", st.prefill_tps, "decode_tps", st.decode_tps);
+}
+
+static int open_status(node_daemon *d, char *err) {
+  char path[NODE_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/status.sock", d->cfg->state_dir);
+  d->started_ms = time_wall_ms();
+  int rc = node_status_open(&d->status, d->base, path, status_fill, d, err);
+  if (rc == GLOAM_EBUSY) return rc;
+  if (rc < 0) log_event(LOG_WARN, "node.status_socket", "error", err);
+  return 0;
+}
+
+/* ------------------------------------------------------------ schedule */
+
+static bool want_serve(node_daemon *d, const char **why) {
+  node_cpu_sample c;
+  *why = "schedule";
+  if (!node_schedule_active_at(&d->sched, time(NULL))) return false;
+  *why = "owner_active";
+  return !(d->idle.max_cpu_pct > 0 && node_cpu_read(&c) == 0 &&
+           node_idle_feed(&d->idle, (int64_t)time_mono_ms(), &c));
+}
+
+/* Outside the schedule (or while the owner is busy) the node drains: tells
+ * the coordinator, finishes its jobs, disconnects; it reconnects when it
+ * may serve again. */
+static void on_sched(evutil_socket_t fd, short what, void *p) {
+  node_daemon *d = p;
+  const char *why;
+  bool want = want_serve(d, &why);
+  if (d->stopping) return;
+  if (!want && !d->paused) {
+    d->paused = d->draining = true;
+    log_event(LOG_INFO, "node.pause", "reason", why);
+    event_del(d->ev_retry);
+    if (d->registered) send_json(d, json_pack("{s:s}", "type", "drain"));
+  } else if (want && d->paused && !d->ws) {
+    d->paused = d->draining = false;
+    log_event(LOG_INFO, "node.resume", "reason", "schedule");
+    d->attempts = 0;
+    do_connect(d);
+  }
+  if (d->paused && d->n_jobs == 0 && d->ws) net_ws_close(d->ws, 1000);
+}
+
+static int open_schedule(node_daemon *d, char *err) {
+  int rc = node_schedule_parse(d->cfg->schedule, &d->sched, err);
+  if (rc < 0) return rc;
+  tzset(); /* reads the zone file before the seccomp filter */
+  node_idle_init(&d->idle, d->cfg->idle_max_cpu, d->cfg->idle_resume_s);
+  const char *why;
+  d->paused = d->draining = !want_serve(d, &why);
+  d->ev_sched = event_new(d->base, -1, EV_PERSIST, on_sched, d);
+  struct timeval tv = {1, 0};
+  if (!d->ev_sched || event_add(d->ev_sched, &tv) < 0)
+    return err_set(err, GLOAM_ENOMEM, "schedule timer");
+  if (d->paused) log_event(LOG_INFO, "node.pause", "reason", why);
+  return 0;
+}
+
 /* ------------------------------------------------------------ start-up */
+
+/* Memory bandwidth (cached in the state dir) and GPUs, for registration. */
+static void probe_hardware(node_daemon *d) {
+  char err[GLOAM_ERR_LEN];
+  if (node_membw_get(d->cfg->state_dir, d->hw.cpu, d->hw.cores, &d->membw_gbps, err) < 0)
+    log_event(LOG_WARN, "node.membw_failed", "error", err);
+  d->n_gpus = node_gpu_detect(d->gpus, NODE_GPU_MAX);
+}
 
 static int make_keys(node_daemon *d, gloam_seal_node **opener, char *err) {
   gloam_seal_keypair *kp = NULL;
@@ -492,12 +597,14 @@ int node_daemon_new(node_daemon **out, const node_config *cfg, char *err) {
     snprintf(d->node_id, sizeof d->node_id, "%s", cfg->node_id);
   else
     snprintf(d->node_id, sizeof d->node_id, "n-%.22s", node_attestor_thumbprint(d->att));
+  probe_hardware(d);
   if ((rc = make_keys(d, &opener, err)) < 0) goto fail;
   node_engine_params ep = {cfg, d->node_id, d->weights_digest, opener, d->signer};
   opener = NULL; /* the engine owns it now, also on failure */
   if ((rc = node_engine_start(&d->eng, &ep, err)) < 0) goto fail;
   if ((rc = make_loop(d, err)) < 0 ||
-      (rc = node_attestor_start(d->att, d->base, send_answer, d, err)) < 0)
+      (rc = node_attestor_start(d->att, d->base, send_answer, d, err)) < 0 ||
+      (rc = open_status(d, err)) < 0 || (rc = open_schedule(d, err)) < 0)
     goto fail;
   if (cfg->seccomp && (rc = node_harden_seccomp(err)) < 0) goto fail;
   node_posture_read(&d->posture);
@@ -521,7 +628,7 @@ fail:
 }
 
 int node_daemon_run(node_daemon *d) {
-  do_connect(d);
+  if (!d->paused) do_connect(d);
   event_base_dispatch(d->base);
   return 0;
 }
@@ -533,6 +640,8 @@ void node_daemon_free(node_daemon *d) {
   /* the engine frees the jobs it still holds; our list only borrows them */
   node_engine_stop(d->eng);
   d->jobs = NULL;
+  node_status_close(d->status);
+  if (d->ev_sched) event_free(d->ev_sched);
   if (d->ev_out) event_free(d->ev_out);
   if (d->ev_hb) event_free(d->ev_hb);
   if (d->ev_retry) event_free(d->ev_retry);

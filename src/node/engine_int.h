@@ -66,6 +66,7 @@ struct node_engine {
   int n_vocab;
   int n_slots;
   node_slot *slots;
+  gloam_batch *batch; /* decode steps of all slots in one pass; NULL: one by one */
   int efd;
   pthread_t thread;
   bool thread_started;
@@ -95,8 +96,22 @@ void eng_record(node_engine *e, double prefill_tps, double decode_tps, int token
  * 0: running; < 0: the job ended (refused/failed, already reported and
  * released) and the slot is free again. */
 int job_begin(node_engine *e, node_slot *s, node_job *j);
-/* One generation step. 1 when the job ended (slot free), 0 otherwise. */
+/* One generation step (job_next, job_eval_one, job_evaluated). 1 when the
+ * job ended (slot free), 0 otherwise. */
 int job_step(node_engine *e, node_slot *s);
+/* The step in parts, so several slots can be evaluated in one batch
+ * (batch_step.c): job_next checks cancel and deadline, samples, streams
+ * the token and leaves it in s->next_tok (1: the job ended); the caller
+ * evaluates next_tok (job_eval_one, or gloam_batch_eval); job_evaluated
+ * takes that result and the step's seconds (1: the job ended). */
+int job_next(node_engine *e, node_slot *s);
+int job_eval_one(node_slot *s);
+int job_evaluated(node_engine *e, node_slot *s, int rc, double dt);
+
+/* batch_step.c: makes e->batch when cfg->batch and there are 2+ slots. */
+int eng_batch_new(node_engine *e, char *err);
+/* One step for every busy slot (decodes batched); returns how many jobs ended. */
+int eng_step_all(node_engine *e);
 /* Ends the job in s without job_done (cancelled or engine stopping). */
 void job_abort(node_engine *e, node_slot *s, const char *code, const char *message);
 

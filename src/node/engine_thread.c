@@ -156,8 +156,7 @@ static void *engine_main(void *arg) {
         }
       break;
     }
-    for (int i = 0; i < e->n_slots; i++)
-      if (e->slots[i].job && job_step(e, &e->slots[i]) == 1) set_busy(e, -1, true);
+    for (int ended = eng_step_all(e); ended > 0; ended--) set_busy(e, -1, true);
   }
   return NULL;
 }
@@ -228,6 +227,7 @@ int node_engine_start(node_engine **out, const node_engine_params *p, char *err)
   e->out_tail = &e->out;
   int rc = load_all(e, err);
   if (rc == 0) rc = make_slots(e, err);
+  if (rc == 0) rc = eng_batch_new(e, err);
   if (rc == 0 && (e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
     rc = err_set(err, GLOAM_EIO, "eventfd: %s", strerror(errno));
   if (rc == 0 && pthread_create(&e->thread, NULL, engine_main, e) != 0)
@@ -321,6 +321,7 @@ void node_engine_stop(node_engine *e) {
     mem_free(e->slots[i].frame);
   }
   mem_free(e->slots);
+  gloam_batch_free(e->batch);
   if (e->efd >= 0) close(e->efd);
   gloam_chat_template_free(e->tmpl);
   gloam_tokenizer_free(e->tok);

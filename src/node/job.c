@@ -441,7 +441,7 @@ static bool is_eog(node_engine *e, int32_t tok) {
   return gloam_model_is_eog(e->model, tok) || (e->eos_id >= 0 && tok == e->eos_id);
 }
 
-int job_step(node_engine *e, node_slot *s) {
+int job_next(node_engine *e, node_slot *s) {
   node_job *j = s->job;
   if (atomic_load(&j->cancel)) {
     job_abort(e, s, NULL, NULL);
@@ -482,10 +482,11 @@ int job_step(node_engine *e, node_slot *s) {
     job_finish(e, s, !s->op.stopped);
     return 1;
   }
-  uint64_t t0 = time_mono_ns();
-  do {
-    rc = gloam_session_eval(s->session, &tok, 1);
-  } while (rc == GLOAM_ECANCELED && !atomic_load(&j->cancel));
+  s->next_tok = tok;
+  return 0;
+}
+
+int job_evaluated(node_engine *e, node_slot *s, int rc, double dt) {
   if (rc == GLOAM_ECANCELED) {
     job_abort(e, s, NULL, NULL);
     return 1;
@@ -495,7 +496,21 @@ int job_step(node_engine *e, node_slot *s) {
               "decoding failed");
     return 1;
   }
-  double dt = (double)(time_mono_ns() - t0) / 1e9;
   eng_record(e, 0, dt > 0 ? 1.0 / dt : 0, 1);
   return 0;
+}
+
+int job_eval_one(node_slot *s) {
+  int rc;
+  do {
+    rc = gloam_session_eval(s->session, &s->next_tok, 1);
+  } while (rc == GLOAM_ECANCELED && !atomic_load(&s->job->cancel));
+  return rc;
+}
+
+int job_step(node_engine *e, node_slot *s) {
+  if (job_next(e, s)) return 1;
+  uint64_t t0 = time_mono_ns();
+  int rc = job_eval_one(s);
+  return job_evaluated(e, s, rc, (double)(time_mono_ns() - t0) / 1e9);
 }

@@ -31,6 +31,7 @@
  *    registers with the same keys; SIGTERM exits cleanly.
  */
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <fcntl.h>
@@ -42,7 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/codec.h"
@@ -57,6 +60,7 @@
 #include "node/config.h"
 #include "node/outparse.h"
 #include "node/request.h"
+#include "node/status.h"
 #include "node/sysinfo.h"
 #include "test.h"
 
@@ -252,6 +256,8 @@ static struct {
   int head, tail;
   pid_t pid;
   char *state_dir;
+  char *extra[3];      /* more serve flags (test_e2e_schedule) */
+  uint64_t startup_ms; /* spawn to register, measured by ensure_node */
   /* from the latest register */
   json_t *reg;
   uint8_t hpke_pk[32];
@@ -279,6 +285,16 @@ static void on_http(struct evhttp_request *req, void *ud) {
   const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
   if (!auth || strcmp(auth, "Bearer gnt_test") != 0) {
     evhttp_send_reply(req, 401, "Unauthorized", NULL);
+    return;
+  }
+  const char *uri = evhttp_request_get_uri(req);
+  if (uri && !strcmp(uri, "/v1/operator/earnings")) { /* for `gloam-node status` */
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b,
+                        "{\"object\":\"earnings\",\"earned_micro_usd\":1234567,"
+                        "\"requests\":7,\"balance_micro_usd\":1234567}");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
     return;
   }
   net_ws_config cfg = {8u << 20, 64u << 20, 0};
@@ -386,6 +402,8 @@ static void spawn_node(void) {
                   "50",
                   "--threads",
                   "1",
+                  F.extra[0],
+                  F.extra[1],
                   NULL};
   setenv("GLOAM_LOG", "warn", 1);
   ASSERT_EQ_INT(posix_spawn(&F.pid, argv[0], NULL, NULL, argv, environ), 0);
@@ -472,9 +490,11 @@ static void ensure_node(void) {
   char err[GLOAM_ERR_LEN];
   ASSERT_OK(net_http_new(F.base, "127.0.0.1:0", &lim, &F.http, &F.port, err));
   evhttp_set_gencb(F.http, on_http, NULL);
+  uint64_t t0 = time_mono_ms();
   spawn_node();
   msg m;
   ASSERT_TRUE(next_msg("register", 20000, &m));
+  F.startup_ms = time_mono_ms() - t0;
   take_register(&m);
   msg_free(&m);
   send_text(
@@ -494,6 +514,11 @@ static void test_e2e_register(void) {
   free(st);
   ASSERT_EQ_STR(json_string_value(json_object_get(model, "weights_digest")), digest);
   ASSERT_TRUE(json_integer_value(json_object_get(json_object_get(r, "hardware"), "cores")) >= 1);
+  /* measured memory bandwidth; GPUs reported as none where there is no driver */
+  json_t *hw = json_object_get(r, "hardware");
+  ASSERT_TRUE(json_real_value(json_object_get(hw, "mem_bw_gbps")) > 0.1);
+  if (access("/proc/driver/nvidia/gpus", F_OK) != 0 && access("/usr/bin/nvidia-smi", X_OK) != 0)
+    ASSERT_TRUE(json_is_null(json_object_get(hw, "gpu")));
   ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(r, "attestation"), "identity")),
                 "software");
   ASSERT_TRUE(json_object_get(r, "evidence") == NULL); /* needs a nonce: challenge_response */
@@ -867,6 +892,13 @@ static void test_e2e_concurrent(void) {
   send_job(&c, "qwen3-tiny", body, 4000, NULL, 0);
   job_run *js[] = {&a, &b, &c};
   run_jobs(js, 3, 60000);
+  for (int i = 0; i < 3; i++)
+    if (!js[i]->done) {
+      char *d = js[i]->error ? json_dumps(js[i]->error, 0) : NULL;
+      fprintf(stderr, "job %d: no job_done, error %s, %d frames\n", i, d ? d : "none",
+              js[i]->n_frames);
+      free(d);
+    }
   ASSERT_NOT_NULL(a.done);
   ASSERT_NOT_NULL(b.done);
   ASSERT_NOT_NULL(c.error);
@@ -949,6 +981,50 @@ static void test_e2e_reconnect(void) {
   job_free(&j);
 }
 
+/* The status socket (0600) answers with the live state; the CLI adds the
+ * coordinator's earnings for the node token. */
+static void test_e2e_status(void) {
+  ensure_node();
+  msg m; /* a heartbeat follows "registered" */
+  ASSERT_TRUE(next_msg("heartbeat", 5000, &m));
+  msg_free(&m);
+  char path[4200], err[GLOAM_ERR_LEN];
+  snprintf(path, sizeof path, "%s/status.sock", F.state_dir);
+  struct stat st;
+  ASSERT_EQ_INT(stat(path, &st), 0);
+  ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+  json_t *j = NULL;
+  ASSERT_OK(node_status_query(path, &j, err));
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "state")), "registered");
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "node_id")), F.node_id);
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "model")), "qwen3-tiny");
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "slots")), 2);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "pid")), F.pid);
+  json_decref(j);
+  char out[4200];
+  snprintf(out, sizeof out, "%s/status.out", F.state_dir);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  char *argv[] = {(char *)node_bin(), "status", "--state-dir", F.state_dir, NULL};
+  setenv("GLOAM_NODE_TOKEN", "gnt_test", 1);
+  pid_t pid;
+  ASSERT_EQ_INT(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  uint64_t end = time_mono_ms() + 10000;
+  while (waitpid(pid, &status, WNOHANG) == 0 && time_mono_ms() < end) pump(20);
+  unsetenv("GLOAM_NODE_TOKEN");
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+  size_t n;
+  char *text = test_read_file(out, &n);
+  ASSERT_NOT_NULL(text);
+  ASSERT_TRUE(strstr(text, "registered") != NULL);
+  ASSERT_TRUE(strstr(text, "1.234567 USD over 7 requests") != NULL);
+  free(text);
+}
+
 static void test_e2e_sigterm(void) {
   ensure_node();
   ASSERT_EQ_INT(kill(F.pid, SIGTERM), 0);
@@ -962,6 +1038,49 @@ static void test_e2e_sigterm(void) {
   ASSERT_EQ_INT(WEXITSTATUS(status), 0);
 }
 
+/* A serving window that opens after the node has started (its start-up
+ * time as measured by ensure_node, twice, plus 3 s) and lasts 5 s, in local time:
+ * the node starts paused, registers when the window opens, then tells the
+ * coordinator "drain", disconnects and reports "paused" again. */
+static void test_e2e_schedule(void) {
+  if (!F.base) ensure_node(); /* the fake coordinator */
+  kill_node();
+  free(F.state_dir);
+  F.state_dir = NULL;
+  char win[64], path[4200], err[GLOAM_ERR_LEN];
+  time_t now = time(NULL), a = now + (time_t)(2 * F.startup_ms / 1000) + 3, b = a + 5;
+  struct tm ta, tb;
+  localtime_r(&a, &ta);
+  localtime_r(&b, &tb);
+  snprintf(win, sizeof win, "%02d:%02d:%02d-%02d:%02d:%02d", ta.tm_hour, ta.tm_min, ta.tm_sec,
+           tb.tm_hour, tb.tm_min, tb.tm_sec);
+  F.extra[0] = "--schedule";
+  F.extra[1] = win;
+  spawn_node();
+  F.extra[0] = F.extra[1] = NULL;
+  snprintf(path, sizeof path, "%s/status.sock", F.state_dir);
+  json_t *j = NULL;
+  while (time(NULL) < a - 1 && node_status_query(path, &j, err) < 0) pump(100);
+  ASSERT_NOT_NULL(j); /* started, and waits for its window */
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "state")), "paused");
+  json_decref(j);
+  msg m;
+  ASSERT_TRUE(next_msg("register", (int)(a - time(NULL) + 10) * 1000, &m)); /* when it opens */
+  ASSERT_TRUE(time(NULL) >= a);
+  msg_free(&m);
+  send_text("{\"type\":\"registered\",\"node_id\":\"x\",\"heartbeat_interval_ms\":200}");
+  ASSERT_TRUE(next_msg("drain", 12000, &m)); /* the window ends */
+  msg_free(&m);
+  ASSERT_TRUE(time(NULL) >= b);
+  uint64_t end = time_mono_ms() + 5000;
+  while (F.ws && time_mono_ms() < end) pump(20);
+  ASSERT_TRUE(F.ws == NULL); /* the node closed the connection */
+  ASSERT_OK(node_status_query(path, &j, err));
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "state")), "paused");
+  json_decref(j);
+  kill_node();
+}
+
 void *node_zlib_anchor(void); /* src/node: keeps libz linked for tokenizer.json.gz */
 
 int main(int argc, char **argv) {
@@ -972,6 +1091,7 @@ int main(int argc, char **argv) {
                                     TEST(test_e2e_stream),    TEST(test_e2e_nonstream),
                                     TEST(test_e2e_cancel),    TEST(test_e2e_concurrent),
                                     TEST(test_e2e_refusals),  TEST(test_e2e_reconnect),
-                                    TEST(test_e2e_sigterm),   {0}};
+                                    TEST(test_e2e_status),    TEST(test_e2e_sigterm),
+                                    TEST(test_e2e_schedule),  {0}};
   return test_main(argc, argv, tests);
 }
