@@ -10,7 +10,7 @@
  *   if (config_load_dir(&c, "/models/qwen3", NULL, err) < 0) ...
  *
  * Both styles yield the same model_config for the same model. Architectures
- * other than llama, qwen2, qwen3, qwen3_moe and gemma3(_text) give
+ * other than llama, qwen2, qwen3, qwen3_moe, gemma3(_text) and minimax_m2 give
  * GLOAM_EUNSUPPORTED; out-of-range sizes give GLOAM_EFORMAT.
  *
  * Ownership: fills a caller-owned model_config; keeps no pointers.

@@ -85,7 +85,7 @@ static void store_kv(void *cache, const gloam_session *s, int l, int p, const fl
 /* q, k, v for the step, normed and rotated, k and v stored in the caches. */
 static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *L, int T) {
   const model_config *c = m->cfg;
-  int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, half = hd / 2;
+  int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, rd = c->rope_dim, half = rd / 2;
   size_t kv_row = (size_t)nkv * hd;
   mm(w, &L->wq, w->h, w->q, T);
   mm(w, &L->wk, w->h, w->k, T);
@@ -93,13 +93,16 @@ static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *
   add_bias(w->q, L->bq, T, nh * hd);
   add_bias(w->k, L->bk, T, nkv * hd);
   add_bias(w->v, L->bv, T, nkv * hd);
-  if (L->q_norm) norm_heads(c, w->q, L->q_norm, T, nh, hd, w->o);
-  if (L->k_norm) norm_heads(c, w->k, L->k_norm, T, nkv, hd, w->o);
+  bool whole = c->qk_norm_whole; /* one norm over all heads (tmp o holds a q row) */
+  if (L->q_norm) norm_heads(c, w->q, L->q_norm, T, whole ? 1 : nh, whole ? nh * hd : hd, w->o);
+  if (L->k_norm) norm_heads(c, w->k, L->k_norm, T, whole ? 1 : nkv, whole ? nkv * hd : hd, w->o);
   size_t tab = (size_t)w->n_rows * half * (L->sliding ? 1 : 0);
   const float *cs = w->rope_cos + tab, *sn = w->rope_sin + tab;
   for (int t = 0; t < T; t++) {
-    rope_apply(w->q + (size_t)t * nh * hd, nh, hd, cs + (size_t)t * half, sn + (size_t)t * half);
-    rope_apply(w->k + (size_t)t * kv_row, nkv, hd, cs + (size_t)t * half, sn + (size_t)t * half);
+    rope_apply_partial(w->q + (size_t)t * nh * hd, nh, hd, rd, cs + (size_t)t * half,
+                       sn + (size_t)t * half);
+    rope_apply_partial(w->k + (size_t)t * kv_row, nkv, hd, rd, cs + (size_t)t * half,
+                       sn + (size_t)t * half);
   }
   for (int t = 0; t < T; t++) {
     const gloam_session *s = w->row_sess[t];
@@ -154,7 +157,7 @@ static void layer_forward(eng_work *w, const gloam_model *m, int l, int T) {
 int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T, int n_out,
                  float *logits, float *capture_buf, atomic_bool *cancel) {
   const model_config *c = m->cfg;
-  int H = c->hidden, half = c->head_dim / 2;
+  int H = c->hidden, half = c->rope_dim / 2;
 
   embed(w, m, tokens, T);
   capture(capture_buf, H, 0, w->x, T);

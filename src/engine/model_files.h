@@ -48,6 +48,8 @@ enum model_arch {
   ARCH_QWEN3,     /* "qwen3": q/k RMSNorm, explicit head_dim */
   ARCH_QWEN3_MOE, /* "qwen3_moe": top-k routed experts */
   ARCH_GEMMA3,    /* "gemma3_text" / "gemma3": sliding + full layers, (1+w) norms */
+  /* "minimax_m2": q/k norm over all heads, partial rotary, sigmoid-routed experts */
+  ARCH_MINIMAX_M2,
 };
 
 enum rope_scaling {
@@ -89,11 +91,17 @@ typedef struct model_config {
   bool qk_norm;           /* per-head RMSNorm on q and k (qwen3, gemma3) */
   rope_params rope;       /* global / full-attention layers */
   rope_params rope_local; /* sliding layers (gemma3), else same as rope */
+  float rope_partial;     /* partial_rotary_factor; 0: none (all of head_dim) */
+  int rope_dim;           /* dimensions rotated per head (the first rope_dim; even,
+                             <= head_dim); config_finish sets it from rope_partial */
+  bool qk_norm_whole;     /* q/k RMSNorm over all heads at once (minimax_m2) */
   /* MoE (qwen3_moe) */
   int n_experts; /* 0 for dense */
   int n_experts_per_tok;
   int moe_ffn_hidden; /* moe_intermediate_size */
   bool norm_topk_prob;
+  bool moe_sigmoid; /* router scores are sigmoid(logits); a selection-only bias
+                       (mlp.e_score_correction_bias) picks the top-k (minimax_m2) */
   int decoder_sparse_step;
   bool layer_moe[MODEL_MAX_LAYERS]; /* per layer: routed experts (else dense MLP);
                                        from decoder_sparse_step and mlp_only_layers */
@@ -142,6 +150,9 @@ const model_config *model_files_config(const model_files *mf);
 const tensor *model_files_tensor(const model_files *mf, const char *name);
 int model_files_n_tensors(const model_files *mf);
 const tensor *model_files_tensor_at(const model_files *mf, int i);
+/* Advises every file mapping MADV_RANDOM (no read-around on page faults;
+ * engine/moe_paging.h). A hint: failures are ignored. */
+void model_files_advise_random(model_files *mf);
 /* "safetensors" or "gguf". */
 const char *model_files_format(const model_files *mf);
 /* Directory of the model (for tokenizer.json etc.), or the .gguf's path. */

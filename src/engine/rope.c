@@ -96,7 +96,12 @@ void rope_table(float *cos_out, float *sin_out, const float *inv, float mscale, 
 }
 
 void rope_apply(float *x, int n_heads, int head_dim, const float *c, const float *s) {
-  int half = head_dim / 2;
+  rope_apply_partial(x, n_heads, head_dim, head_dim, c, s);
+}
+
+void rope_apply_partial(float *x, int n_heads, int head_dim, int rot_dim, const float *c,
+                        const float *s) {
+  int half = rot_dim / 2;
   for (int h = 0; h < n_heads; h++) {
     float *v = x + (size_t)h * head_dim;
     for (int i = 0; i < half; i++) {

@@ -29,4 +29,10 @@ void rope_table(float *cos_out, float *sin_out, const float *inv_freq, float msc
  * position's cos/sin [head_dim / 2]. */
 void rope_apply(float *x, int n_heads, int head_dim, const float *cos_t, const float *sin_t);
 
+/* Partial rotary: rotates only the first rot_dim (even, <= head_dim) values
+ * of each head (rotate_half within them; cos/sin [rot_dim / 2], frequencies
+ * from rope_inv_freq(inv, rot_dim, ...)); the rest pass through. */
+void rope_apply_partial(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t,
+                        const float *sin_t);
+
 #endif
