@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 # Writes the seed corpus of fuzz_gguf: tiny but complete GGUF models (llama,
-# qwen3moe, gemma3) and a few malformed headers. Independent of gloam's
+# qwen3moe, gemma3, minimax-m2) and a few malformed headers. Independent of gloam's
 # writer (plain struct packing after the GGUF v3 spec).
 import os, struct, random
 
@@ -95,6 +95,16 @@ def gemma(p, H, F, HD):
             tensor(p + "post_attention_norm.weight", [H], "f32"),
             tensor(p + "post_ffw_norm.weight", [H], "f32")] + dense(p, H, F, HD)
 
+def minimax(p, H, F, HD):
+    E, NH, NKV = 2, 2, 1  # q/k norms over all heads; sigmoid routing bias
+    return [tensor(p + "attn_q_norm.weight", [NH * HD], "f32"),
+            tensor(p + "attn_k_norm.weight", [NKV * HD], "f32"),
+            tensor(p + "ffn_gate_inp.weight", [H, E], "f32"),
+            tensor(p + "exp_probs_b.bias", [E], "f32"),
+            tensor(p + "ffn_gate_exps.weight", [H, F, E], "q8"),
+            tensor(p + "ffn_up_exps.weight", [H, F, E], "q8"),
+            tensor(p + "ffn_down_exps.weight", [F, H, E], "q8")]
+
 os.makedirs(OUT, exist_ok=True)
 files = {
     "llama_tiny.gguf": model("llama", [], dense, 1, tied=False),
@@ -103,6 +113,11 @@ files = {
                                              kv("qwen3moe.expert_feed_forward_length", 4, 32)], moe, 1),
     "gemma3_tiny.gguf": model("gemma3", [kv("gemma3.attention.sliding_window", 4, 4),
                                          kv("gloam.layer_sliding", 9, (7, [1, 0]))], gemma, 2),
+    "minimax_m2_tiny.gguf": model("minimax-m2", [kv("minimax-m2.expert_count", 4, 2),
+                                                 kv("minimax-m2.expert_used_count", 4, 1),
+                                                 kv("minimax-m2.expert_feed_forward_length", 4, 32),
+                                                 kv("minimax-m2.rope.dimension_count", 4, 8)],
+                                  minimax, 1),
     "empty.gguf": gguf([], []),
     "bad_version.gguf": b"GGUF" + struct.pack("<IQQ", 1, 0, 0),
     "huge_counts.gguf": b"GGUF" + struct.pack("<IQQ", 3, 2**62, 2**62),

@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   model_config c;
   if (config_parse(&c, (const char *)data, size, NULL, 0, err) == 0) {
     if (c.n_layers < 1 || c.n_layers > MODEL_MAX_LAYERS || c.head_dim < 1 ||
-        c.n_heads % c.n_kv_heads != 0)
+        c.n_heads % c.n_kv_heads != 0 || c.rope_dim < 2 || c.rope_dim > c.head_dim ||
+        c.rope_dim % 2 != 0)
       abort();
     for (int l = 0; c.arch == ARCH_GEMMA4 && l < c.n_layers; l++) {
       const gemma4_params *g = &c.g4;

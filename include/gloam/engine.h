@@ -105,7 +105,8 @@ GLOAM_API void gloam_model_free(gloam_model *m);
 /* Metadata. All are thread-safe and return values valid for the model's
  * lifetime. */
 GLOAM_API const char *gloam_model_arch(const gloam_model *m);   /* "llama", "qwen2", "qwen3",
-                                                                    "qwen3_moe", "gemma3" */
+                                                                    "qwen3_moe", "gemma3",
+                                                                    "minimax_m2" */
 GLOAM_API const char *gloam_model_format(const gloam_model *m); /* "safetensors" | "gguf" */
 GLOAM_API int gloam_model_n_vocab(const gloam_model *m);
 GLOAM_API int gloam_model_n_ctx_train(const gloam_model *m); /* max_position_embeddings */
@@ -120,6 +121,11 @@ GLOAM_API int gloam_model_n_experts_used(const gloam_model *m);
 GLOAM_API int gloam_model_n_tensors(const gloam_model *m);
 GLOAM_API int64_t gloam_model_n_params(const gloam_model *m);  /* weights, elements */
 GLOAM_API size_t gloam_model_size_bytes(const gloam_model *m); /* weights, bytes */
+/* What one decode token reads: every layer matrix once, routed experts
+ * counted n_experts_used / n_experts of them, the LM head (norms, biases
+ * and the embedding rows left out); bytes as stored, and elements. */
+GLOAM_API size_t gloam_model_active_bytes(const gloam_model *m);
+GLOAM_API int64_t gloam_model_n_active_params(const gloam_model *m);
 /* Token ids; -1 when the model does not define one. */
 GLOAM_API int32_t gloam_model_bos(const gloam_model *m);
 GLOAM_API int32_t gloam_model_eos(const gloam_model *m); /* the first eos id */

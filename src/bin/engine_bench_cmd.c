@@ -3,7 +3,8 @@
  * gloam-engine make-random / bench: benchmark models and the engine's
  * speed (docs/engine.md, "Performance").
  *
- *   gloam-engine make-random --arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b
+ *   gloam-engine make-random --arch qwen3|llama|qwen3_moe
+ *                            --shape qwen3-0.6b|llama-3.2-1b|moe-64x8|moe-64x8-dense
  *                            --dtype f16|q8_0|q4_0 --out FILE.gguf [--seed S]
  *   gloam-engine make-demo --out DIR --tokenizer DIR [--seed S]
  *       (the demo model: make_random.h, make_demo_hf)
@@ -18,7 +19,8 @@
  * sessions, so the sessions hold only their caches). It reports prefill and decode tokens/s (mean
  * +- stddev over repeats, all sequences counted), prefill GFLOP/s (2 x layer matrix parameters per
  * token + the LM head once, attention excluded), the weight bytes read per decode step (every
- * matrix once; the embedding table only as the tied output head) and the GB/s that makes, the
+ * matrix once, the output head, of routed experts the k/E a token uses:
+ * gloam_model_active_bytes) and the GB/s that makes, the
  * streaming-read bandwidth measured in the same run (membw, 0 MiB skips it), resident memory while
  * decoding against weights + KV cache, then one JSON line with the same numbers.
  * --threads defaults to the physical core count. Exit: 0 ok, 1 failure,
@@ -67,7 +69,8 @@ int cmd_make_random(int argc, char **argv) {
   long seed = 1;
   if (!arch || !shape || !dt || !out || opt_long(argc, argv, "--seed", 0, INT32_MAX, &seed) < 0) {
     fprintf(stderr,
-            "gloam-engine: make-random needs --arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b "
+            "gloam-engine: make-random needs --arch qwen3|llama|qwen3_moe --shape "
+            "qwen3-0.6b|llama-3.2-1b|moe-64x8|moe-64x8-dense "
             "--dtype f16|q8_0|q4_0 --out FILE.gguf [--seed S]\n");
     return 2;
   }
@@ -314,23 +317,25 @@ int cmd_bench(int argc, char **argv) {
   mean_sd(pf, (int)c.repeat, &pf_m, &pf_sd);
   mean_sd(dec, (int)c.repeat, &dec_m, &dec_sd);
 
-  /* bytes of weights one step reads: every matrix once (the tied embedding
-   * as the output head; an untied embedding only as gathered rows) */
+  /* bytes of weights one step reads: every matrix once, the output head,
+   * of a MoE's routed experts the share a token uses (k of E) */
   int L = gloam_model_n_layers(m), H = gloam_model_n_embd(m), hd = gloam_model_head_dim(m);
-  int nh = gloam_model_n_heads(m), nkv = gloam_model_n_kv_heads(m), F = gloam_model_n_ff(m);
+  int nkv = gloam_model_n_kv_heads(m);
   double model_bytes = (double)gloam_model_size_bytes(m);
   double head_params = (double)H * gloam_model_n_vocab(m);
-  double layer_params =
-      (double)L * ((double)H * nh * hd * 2 + (double)H * nkv * hd * 2 + (double)H * F * 3);
-  double step_bytes = model_bytes; /* tied: embedding == head */
+  double layer_params = (double)gloam_model_n_active_params(m) - head_params;
+  double step_bytes = (double)gloam_model_active_bytes(m);
   double gbs = step_bytes * (dec_m / (double)c.batch) / 1e9;
   /* per prompt token: every layer matrix; the head once per prompt */
   double gflops = 2.0 * (layer_params + head_params / (double)c.prompt) * pf_m / 1e9;
   double kv_bytes = (double)L * (double)sp.n_ctx * nkv * hd * 2 * (c.kv_f16 ? 2 : 4) * c.batch;
   long hwm = rss_kib("VmHWM:");
   double bw = c.membw_mib > 0 ? membw((size_t)c.membw_mib, (int)c.threads) : 0;
-  printf("model %s: %.3f GB weights, %d layers, hidden %d; threads %ld, batch %ld, kv %s\n", path,
-         model_bytes / 1e9, L, H, c.threads, c.batch, c.kv_f16 ? "f16" : "f32");
+  printf(
+      "model %s: %.3f GB weights (%.3f GB read per token), %d layers, hidden %d; threads %ld, "
+      "batch %ld, kv %s\n",
+      path, model_bytes / 1e9, step_bytes / 1e9, L, H, c.threads, c.batch,
+      c.kv_f16 ? "f16" : "f32");
   printf("prefill %ld tok: %.1f +- %.1f tok/s (%.1f GFLOP/s of matmul)\n", c.prompt, pf_m, pf_sd,
          gflops);
   printf("decode %ld tok x %ld seq: %.2f +- %.2f tok/s total, %.1f GB/s of weights", c.gen, c.batch,
@@ -342,9 +347,10 @@ int cmd_bench(int argc, char **argv) {
       "{\"model\":\"%s\",\"model_bytes\":%.0f,\"threads\":%ld,\"batch\":%ld,\"kv_f16\":%s,"
       "\"prompt_tokens\":%ld,\"gen_tokens\":%ld,\"repeat\":%ld,\"prefill_tps\":%.3f,"
       "\"prefill_tps_sd\":%.3f,\"prefill_gflops\":%.2f,\"decode_tps\":%.3f,\"decode_tps_sd\":%.3f,"
-      "\"decode_gbs\":%.3f,\"membw_gbs\":%.3f,\"rss_bytes\":%.0f,\"kv_bytes\":%.0f}\n",
+      "\"decode_gbs\":%.3f,\"membw_gbs\":%.3f,\"rss_bytes\":%.0f,\"kv_bytes\":%.0f,"
+      "\"step_bytes\":%.0f}\n",
       path, model_bytes, c.threads, c.batch, c.kv_f16 ? "true" : "false", c.prompt, c.gen, c.repeat,
-      pf_m, pf_sd, gflops, dec_m, dec_sd, gbs, bw, (double)rss * 1024, kv_bytes);
+      pf_m, pf_sd, gflops, dec_m, dec_sd, gbs, bw, (double)rss * 1024, kv_bytes, step_bytes);
   status = 0;
   goto done;
 oom:

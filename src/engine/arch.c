@@ -35,6 +35,10 @@ static const arch_desc arch_table[] = {
      * inputs, the MoE block beside the MLP, K/V sharing. */
     {ARCH_GEMMA4, "gemma4", "pre_feedforward_layernorm", "post_attention_layernorm",
      "post_feedforward_layernorm", true, false, true, true},
+    /* MiniMax M2: q/k RMSNorm over all heads (config.qk_norm_whole), partial
+     * rotary, every layer sigmoid-routed experts (config.moe_sigmoid). */
+    {ARCH_MINIMAX_M2, "minimax_m2", "post_attention_layernorm", NULL, NULL, true, false, true,
+     false},
 };
 
 const arch_desc *arch_find(enum model_arch arch) {

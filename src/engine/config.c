@@ -41,6 +41,7 @@ enum model_arch config_arch_from_name(const char *t) {
   if (strcmp(t, "qwen3_5_moe") == 0 || strcmp(t, "qwen3_5_moe_text") == 0) return ARCH_QWEN35_MOE;
   if (strcmp(t, "qwen3_next") == 0) return ARCH_QWEN3_NEXT;
   if (strcmp(t, "gemma4") == 0 || strcmp(t, "gemma4_text") == 0) return ARCH_GEMMA4;
+  if (strcmp(t, "minimax_m2") == 0) return ARCH_MINIMAX_M2;
   return ARCH_UNKNOWN;
 }
 
@@ -158,6 +159,20 @@ static int parse_rope(const json_t *r, float theta, int max_pos, rope_params *rp
   if ((rc = get_float(r, "attention_factor", 0.0, &rp->attention_factor, err)) < 0) return rc;
   if (!(rp->factor > 0) || !(rp->low_freq_factor > 0) || !(rp->high_freq_factor > 0))
     return err_set(err, GLOAM_EFORMAT, "config: rope factors must be positive");
+  return 0;
+}
+
+/* Partial rotary: partial_rotary_factor in rope_parameters (transformers 5)
+ * or at the top (4); MiniMax's own configs give rotary_dim instead. */
+static int parse_partial_rotary(const json_t *o, model_config *c, char *err) {
+  int rc;
+  const json_t *rp = json_object_get(o, "rope_parameters");
+  const json_t *src = json_is_object(rp) && json_object_get(rp, "partial_rotary_factor") ? rp : o;
+  if ((rc = get_float(src, "partial_rotary_factor", 0.0, &c->rope_partial, err)) < 0) return rc;
+  if (!(c->rope_partial >= 0 && c->rope_partial <= 1))
+    return err_set(err, GLOAM_EFORMAT, "config: partial_rotary_factor out of range");
+  if (c->arch == ARCH_MINIMAX_M2 && c->rope_partial == 0)
+    return get_int(o, "rotary_dim", 0, 0, CONFIG_MAX_HEAD_DIM, &c->rope_dim, err);
   return 0;
 }
 
@@ -289,7 +304,9 @@ static int parse_moe(const json_t *o, model_config *c, char *err) {
   int rc;
   const char *nk = json_object_get(o, "num_experts") ? "num_experts" : "num_local_experts";
   if ((rc = get_int(o, nk, 0, 0, CONFIG_MAX_EXPERTS, &c->n_experts, err)) < 0) return rc;
-  if (c->arch != ARCH_QWEN3_MOE && c->arch != ARCH_QWEN35_MOE && c->arch != ARCH_QWEN3_NEXT) {
+  bool minimax = c->arch == ARCH_MINIMAX_M2; /* experts of intermediate_size */
+  if (c->arch != ARCH_QWEN3_MOE && c->arch != ARCH_QWEN35_MOE && c->arch != ARCH_QWEN3_NEXT &&
+      !minimax) {
     c->n_experts = 0;
     return 0;
   }
@@ -298,8 +315,8 @@ static int parse_moe(const json_t *o, model_config *c, char *err) {
   if ((rc = get_int(o, "num_experts_per_tok", NO_DEFAULT, 1, c->n_experts, &c->n_experts_per_tok,
                     err)) < 0)
     return rc;
-  if ((rc = get_int(o, "moe_intermediate_size", NO_DEFAULT, 1, CONFIG_MAX_FFN, &c->moe_ffn_hidden,
-                    err)) < 0)
+  if ((rc = get_int(o, "moe_intermediate_size", minimax ? c->ffn_hidden : NO_DEFAULT, 1,
+                    CONFIG_MAX_FFN, &c->moe_ffn_hidden, err)) < 0)
     return rc;
   bool norm_def = c->arch == ARCH_QWEN3_NEXT; /* Qwen3NextConfig: true */
   if ((rc = get_bool(o, "norm_topk_prob", norm_def, &c->norm_topk_prob, err)) < 0) return rc;
@@ -381,6 +398,10 @@ int config_finish(model_config *c, char *err) {
   if (c->head_dim == 0) c->head_dim = c->hidden / c->n_heads;
   if (c->head_dim < 2 || c->head_dim > CONFIG_MAX_HEAD_DIM || c->head_dim % 2 != 0)
     return err_set(err, GLOAM_EFORMAT, "config: head_dim %d invalid", c->head_dim);
+  if (c->rope_dim == 0) /* as transformers: int(head_dim * partial_rotary_factor) */
+    c->rope_dim = c->rope_partial > 0 ? (int)((double)c->head_dim * c->rope_partial) : c->head_dim;
+  if (c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2 != 0)
+    return err_set(err, GLOAM_EFORMAT, "config: rotary dimension %d invalid", c->rope_dim);
   if (c->ffn_hidden < (c->n_experts ? 0 : 1) || c->ffn_hidden > CONFIG_MAX_FFN)
     return err_set(err, GLOAM_EFORMAT, "config: intermediate size %d out of range", c->ffn_hidden);
   if (c->vocab < 1 || c->vocab > CONFIG_MAX_VOCAB)
@@ -403,12 +424,15 @@ int config_finish(model_config *c, char *err) {
   bool gemma = c->arch == ARCH_GEMMA3;
   c->embed_scale = gemma || c->arch == ARCH_GEMMA4 ? sqrtf((float)c->hidden) : 1.0f;
   c->norm_w_offset = gemma ? 1.0f : 0.0f; /* gemma4's RMSNorm multiplies by w itself */
+  bool minimax = c->arch == ARCH_MINIMAX_M2;
   c->qk_norm = c->arch == ARCH_QWEN3 || c->arch == ARCH_QWEN3_MOE || gemma ||
-               c->arch == ARCH_GEMMA4 || config_is_hybrid(c->arch);
+               c->arch == ARCH_GEMMA4 || config_is_hybrid(c->arch) || minimax;
+  c->qk_norm_whole = minimax;
+  if (minimax) { /* sigmoid scores, top-k weights always renormalised */
+    c->moe_sigmoid = true;
+    c->norm_topk_prob = true;
+  }
   if (config_is_hybrid(c->arch)) c->norm_w_offset = 1.0f; /* (1 + w) RMSNorm */
-  if (c->rope_dim == 0) c->rope_dim = c->head_dim;
-  if (c->rope_dim > c->head_dim || c->rope_dim % 2 != 0)
-    return err_set(err, GLOAM_EFORMAT, "config: rotary dims %d invalid", c->rope_dim);
   if (c->arch == ARCH_QWEN2) c->attn_bias = true;
   if (gemma && c->query_pre_attn_scalar <= 0) c->query_pre_attn_scalar = (float)c->head_dim;
   if (c->bos_id >= c->vocab) c->bos_id = -1;
@@ -429,7 +453,7 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
     return err_set(err, GLOAM_EUNSUPPORTED,
                    "config: model_type \"%.40s\" not supported (llama, qwen2, qwen3, qwen3_moe, "
                    "gemma3, gemma3_text, gemma4, gemma4_text, qwen3_5(_text), qwen3_5_moe(_text), "
-                   "qwen3_next)",
+                   "qwen3_next, minimax_m2)",
                    mt);
   snprintf(c->model_type, sizeof c->model_type, "%s", mt);
   const json_t *o = top;
@@ -466,6 +490,7 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
     return rc;
   if ((rc = get_bool(o, "attention_bias", false, &c->attn_bias, err)) < 0) return rc;
   if ((rc = parse_rope_all(o, c, err)) < 0) return rc;
+  if ((rc = parse_partial_rotary(o, c, err)) < 0) return rc;
   if ((rc = parse_moe(o, c, err)) < 0) return rc;
   if ((rc = parse_layers(o, c, err)) < 0) return rc;
   if ((rc = parse_hybrid(o, c, err)) < 0) return rc;
@@ -648,8 +673,8 @@ int config_for_each_tensor(const model_config *c, config_tensor_fn fn, void *ctx
         if (c->arch == ARCH_LLAMA) E(h, 0, "%s.%d.self_attn.o_proj.bias", p, l);
       }
       if (c->qk_norm) {
-        E(hd, 0, "%s.%d.self_attn.q_norm.weight", p, l);
-        E(hd, 0, "%s.%d.self_attn.k_norm.weight", p, l);
+        E(c->qk_norm_whole ? q : hd, 0, "%s.%d.self_attn.q_norm.weight", p, l);
+        E(c->qk_norm_whole ? kv : hd, 0, "%s.%d.self_attn.k_norm.weight", p, l);
       }
     }
     E(h, 0, "%s.%d.post_attention_layernorm.weight", p, l);
@@ -660,6 +685,7 @@ int config_for_each_tensor(const model_config *c, config_tensor_fn fn, void *ctx
     if (c->n_experts && c->layer_moe[l]) {
       const int64_t f = c->moe_ffn_hidden;
       E(c->n_experts, h, "%s.%d.mlp.gate.weight", p, l);
+      if (c->moe_sigmoid) E(c->n_experts, 0, "%s.%d.mlp.e_score_correction_bias", p, l);
       for (int e = 0; e < c->n_experts; e++) {
         E(f, h, "%s.%d.mlp.experts.%d.gate_proj.weight", p, l, e);
         E(f, h, "%s.%d.mlp.experts.%d.up_proj.weight", p, l, e);

@@ -10,7 +10,8 @@
  *   if (config_load_dir(&c, "/models/qwen3", NULL, err) < 0) ...
  *
  * Both styles yield the same model_config for the same model. Architectures
- * other than llama, qwen2, qwen3, qwen3_moe, gemma3(_text) and gemma4(_text) give
+ * other than llama, qwen2, qwen3, qwen3_moe, gemma3(_text), gemma4(_text), qwen3_5(_moe)(_text),
+ * qwen3_next and minimax_m2 give
  * GLOAM_EUNSUPPORTED; out-of-range sizes give GLOAM_EFORMAT.
  *
  * Ownership: fills a caller-owned model_config; keeps no pointers.

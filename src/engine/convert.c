@@ -216,7 +216,7 @@ static void put_meta(cv *v, const char *model_dir) {
   gguf_w_u32(w, AK("attention.value_length"), (uint32_t)c->head_dim);
   gguf_w_f32(w, AK("attention.layer_norm_rms_epsilon"), c->rms_eps);
   gguf_w_f32(w, AK("rope.freq_base"), c->rope.theta);
-  gguf_w_u32(w, AK("rope.dimension_count"), (uint32_t)c->head_dim);
+  gguf_w_u32(w, AK("rope.dimension_count"), (uint32_t)c->rope_dim);
   gguf_w_u32(w, AK("vocab_size"), (uint32_t)c->vocab);
   if (c->rope.scaling == ROPE_SCALING_LINEAR || c->rope.scaling == ROPE_SCALING_YARN) {
     gguf_w_str(w, AK("rope.scaling.type"),
@@ -238,6 +238,7 @@ static void put_meta(cv *v, const char *model_dir) {
     gguf_w_u32(w, AK("expert_used_count"), (uint32_t)c->n_experts_per_tok);
     gguf_w_u32(w, AK("expert_feed_forward_length"), (uint32_t)c->moe_ffn_hidden);
     gguf_w_bool(w, AK("expert_weights_norm"), c->norm_topk_prob);
+    if (c->moe_sigmoid) gguf_w_u32(w, AK("expert_gating_func"), 2); /* llama.cpp: sigmoid */
   }
   if (c->arch == ARCH_GEMMA3) {
     gguf_w_u32(w, AK("attention.sliding_window"), (uint32_t)c->sliding_window);

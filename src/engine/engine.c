@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "engine/engine_impl.h"
 #include "engine/gemma4.h"
+#include "engine/moe_paging.h"
 #include "engine/rope.h"
 #include "engine/weights.h"
 
@@ -22,7 +23,7 @@ gloam_model_params gloam_model_default_params(void) {
 
 static int init_rope(gloam_model *m, char *err) {
   const model_config *c = m->cfg;
-  size_t half = (size_t)c->rope_dim / 2;
+  size_t half = (size_t)c->rope_dim / 2; /* rope_dim <= head_dim */
   m->rope_global.inv_freq = arena_alloc(&m->ar, sizeof(float) * half);
   m->rope_local.inv_freq = arena_alloc(&m->ar, sizeof(float) * half);
   if (!m->rope_global.inv_freq || !m->rope_local.inv_freq)
@@ -86,6 +87,7 @@ int gloam_model_load(gloam_model **out, const char *path, const gloam_model_para
   float qpas = m->cfg->query_pre_attn_scalar;
   m->attn_scale = (float)(1.0 / sqrt(qpas > 0 ? (double)qpas : (double)m->cfg->head_dim));
   count_params(m);
+  moe_paging_init(m);
   *out = m;
   return 0;
 fail:
@@ -138,6 +140,42 @@ int gloam_model_n_experts(const gloam_model *m) {
 }
 int gloam_model_n_experts_used(const gloam_model *m) {
   return m->cfg->n_experts > 0 ? m->cfg->n_experts_per_tok : 0;
+}
+/* Adds mat's bytes and elements, scaled by num / den, to the sums. */
+static void mat_cost(const eng_mat *w, double num, double den, double *bytes, double *params) {
+  if (!w->data) return;
+  *bytes += (double)w->rows * (double)dtype_row_bytes(w->type, w->cols) * num / den;
+  *params += (double)w->rows * (double)w->cols * num / den;
+}
+
+static void active_cost(const gloam_model *m, double *bytes, double *params) {
+  const model_config *c = m->cfg;
+  *bytes = *params = 0;
+  mat_cost(&m->lm_head, 1, 1, bytes, params);
+  for (int l = 0; l < c->n_layers; l++) {
+    const eng_layer *L = &m->layers[l];
+    const eng_mat *dense[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+    for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++)
+      mat_cost(dense[i], 1, 1, bytes, params);
+    if (!L->moe) continue;
+    mat_cost(&L->router, 1, 1, bytes, params);
+    for (int e = 0; e < c->n_experts; e++) {
+      mat_cost(&L->egate[e], c->n_experts_per_tok, c->n_experts, bytes, params);
+      mat_cost(&L->eup[e], c->n_experts_per_tok, c->n_experts, bytes, params);
+      mat_cost(&L->edown[e], c->n_experts_per_tok, c->n_experts, bytes, params);
+    }
+  }
+}
+
+size_t gloam_model_active_bytes(const gloam_model *m) {
+  double b, p;
+  active_cost(m, &b, &p);
+  return (size_t)b;
+}
+int64_t gloam_model_n_active_params(const gloam_model *m) {
+  double b, p;
+  active_cost(m, &b, &p);
+  return (int64_t)p;
 }
 int gloam_model_n_tensors(const gloam_model *m) {
   return model_files_n_tensors(m->mf);

@@ -57,11 +57,13 @@ typedef struct eng_layer {
   const float *ffn_norm;        /* [hidden] before the MLP */
   const float *post_attn_norm;  /* [hidden] on the attention output, or NULL */
   const float *post_ffn_norm;   /* [hidden] on the MLP output, or NULL */
-  const float *q_norm, *k_norm; /* [head_dim] per-head RMSNorm, or NULL */
+  const float *q_norm, *k_norm; /* [head_dim] per-head RMSNorm (all heads: [nh*hd] /
+                                   [nkv*hd] with qk_norm_whole), or NULL */
   const float *bq, *bk, *bv;    /* biases or NULL */
   eng_mat wq, wk, wv, wo;       /* [nh*hd, hidden] [nkv*hd, hidden] x2, [hidden, nh*hd] */
   eng_mat gate, up, down;       /* dense MLP: [ffn, hidden] x2, [hidden, ffn] */
   eng_mat router;               /* MoE: [n_experts, hidden] */
+  const float *router_bias;     /* MoE: [n_experts] selection-only bias (moe_sigmoid), or NULL */
   eng_mat *egate, *eup, *edown; /* MoE: [n_experts] each [moe_ffn, hidden] / [hidden, moe_ffn] */
 
   /* Qwen3.5 / Qwen3-Next */
@@ -104,6 +106,8 @@ struct gloam_model {
   int n_threads;
   int64_t n_params;
   size_t n_bytes;
+  bool expert_paging; /* moe_paging.h: prefetch chosen experts, no read-around */
+  size_t page_size;
 };
 
 /* Upper bounds a session accepts (buffers are allocated up front). */
@@ -137,6 +141,14 @@ typedef struct eng_work {
   float *gx, *gy;  /* [n_rows, hidden] gathered inputs / expert outputs */
   float *gw;       /* [n_rows] gathered routing weights */
   float *ext;      /* architecture-specific scratch (gemma4.c), or NULL */
+
+  /* MoE batched small-expert pass (moe.c): n_moe_rows token-expert pairs
+   * (>= n_rows; ff_a, ff_b and gy have this many rows); moe_ord holds
+   * [n_rows * k] pairs sorted by expert, [n_experts + 1] offsets and
+   * [4 * n_moe_rows] slots; moe_pw [n_moe_rows] the pairs' weights. */
+  int n_moe_rows;
+  int32_t *moe_ord;
+  float *moe_pw;
 } eng_work;
 
 /* Allocates w for n_rows rows of m with n_threads threads (a pool when > 1).

@@ -110,8 +110,9 @@ static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *
   mm(w, &L->wv, w->h, w->v, T);
   add_bias(w->k, L->bk, T, nkv * hd);
   add_bias(w->v, L->bv, T, nkv * hd);
-  if (L->q_norm) norm_heads(c, w->q, L->q_norm, T, nh, hd, w->o);
-  if (L->k_norm) norm_heads(c, w->k, L->k_norm, T, nkv, hd, w->o);
+  bool whole = c->qk_norm_whole; /* one norm over all heads (tmp o holds a q row) */
+  if (L->q_norm) norm_heads(c, w->q, L->q_norm, T, whole ? 1 : nh, whole ? nh * hd : hd, w->o);
+  if (L->k_norm) norm_heads(c, w->k, L->k_norm, T, whole ? 1 : nkv, whole ? nkv * hd : hd, w->o);
   size_t tab = (size_t)w->n_rows * half * (L->sliding ? 1 : 0);
   const float *cs = w->rope_cos + tab, *sn = w->rope_sin + tab;
   for (int t = 0; t < T; t++) {

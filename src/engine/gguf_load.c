@@ -270,11 +270,12 @@ static int read_config(gl *s, model_config *c) {
   if (c->arch == ARCH_UNKNOWN)
     return err_set(s->err, GLOAM_EUNSUPPORTED,
                    "gguf: architecture \"%.*s\" not supported (llama, qwen2, qwen3, qwen3moe, "
-                   "gemma3)",
+                   "gemma3, minimax-m2)",
                    (int)(al > 40 ? 40 : al), an);
   snprintf(s->archbuf, sizeof s->archbuf, "%s", gguf_arch_name(c->arch));
   s->arch = s->archbuf;
   snprintf(c->model_type, sizeof c->model_type, "%s", gguf_hf_model_type(c->arch));
+  bool moe = c->arch == ARCH_QWEN3_MOE || c->arch == ARCH_MINIMAX_M2;
   if ((rc = meta_int(s, "block_count", INT64_MIN, 1, MODEL_MAX_LAYERS, &c->n_layers)) < 0 ||
       (rc = meta_int(s, "embedding_length", INT64_MIN, 1, CONFIG_MAX_HIDDEN, &c->hidden)) < 0 ||
       (rc = meta_int(s, "attention.head_count", INT64_MIN, 1, CONFIG_MAX_HEADS, &c->n_heads)) < 0 ||
@@ -282,8 +283,8 @@ static int read_config(gl *s, model_config *c) {
                      &c->n_kv_heads)) < 0 ||
       (rc = meta_int(s, "attention.key_length", c->hidden / c->n_heads, 1, CONFIG_MAX_HEAD_DIM,
                      &c->head_dim)) < 0 ||
-      (rc = meta_int(s, "feed_forward_length", c->arch == ARCH_QWEN3_MOE ? 0 : INT64_MIN, 0,
-                     CONFIG_MAX_FFN, &c->ffn_hidden)) < 0 ||
+      (rc = meta_int(s, "feed_forward_length", moe ? 0 : INT64_MIN, 0, CONFIG_MAX_FFN,
+                     &c->ffn_hidden)) < 0 ||
       (rc = meta_int(s, "context_length", 2048, 1, 1 << 30, &c->max_pos)) < 0)
     return rc;
   if ((rc = meta_float(s, akey(s, "attention.layer_norm_rms_epsilon"), "rms epsilon", 1e-6,
@@ -298,7 +299,12 @@ static int read_config(gl *s, model_config *c) {
   c->attn_bias = find_tensor(s->g, "blk.0.attn_q.bias") != NULL;
   c->act = c->arch == ARCH_GEMMA3 ? ACT_GELU_TANH : ACT_SILU;
   if ((rc = read_rope(s, c)) < 0) return rc;
-  if (c->arch == ARCH_QWEN3_MOE) {
+  /* rotated dimensions (partial rotary when below head_dim; more is not
+   * meaningful and read as all, as before this key was used) */
+  if ((rc = meta_int(s, "rope.dimension_count", 0, 0, CONFIG_MAX_HEAD_DIM, &c->rope_dim)) < 0)
+    return rc;
+  if (c->rope_dim >= c->head_dim) c->rope_dim = 0;
+  if (moe) {
     const gguf_kv *nk = akey(s, "expert_weights_norm");
     int64_t nv = 1;
     if ((rc = meta_int(s, "expert_count", INT64_MIN, 1, CONFIG_MAX_EXPERTS, &c->n_experts)) < 0 ||

@@ -43,6 +43,11 @@ static const struct {
     {"output.weight", "lm_head.weight"},
 };
 
+/* MiniMax M2's selection bias (llama.cpp: exp_probs_b). */
+static const struct {
+  const char *g, *hf;
+} k_score_bias = {"exp_probs_b.bias", "mlp.e_score_correction_bias"};
+
 static bool applies(int who, enum model_arch arch) {
   return who == 0 || (who == 1) == (arch == ARCH_GEMMA3);
 }
@@ -73,6 +78,11 @@ enum gguf_name_kind gguf_name_to_hf(enum model_arch arch, const char *g, char *o
   const char *rest;
   int l;
   if (!split_layer(g, "blk.", &l, &rest)) return GN_UNKNOWN;
+  if (strcmp(rest, k_score_bias.g) == 0) { /* the one HF name without a suffix */
+    int n = snprintf(out, out_len, "model.layers.%d.%s", l, k_score_bias.hf);
+    *layer = l;
+    return n > 0 && (size_t)n < out_len ? GN_PLAIN : GN_UNKNOWN;
+  }
   const char *dot = strrchr(rest, '.');
   if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return GN_UNKNOWN;
   size_t bl = (size_t)(dot - rest);
@@ -101,6 +111,10 @@ enum gguf_name_kind gguf_name_from_hf(enum model_arch arch, const char *hf, char
   const char *rest;
   int l;
   if (!split_layer(hf, "model.layers.", &l, &rest)) return GN_UNKNOWN;
+  if (strcmp(rest, k_score_bias.hf) == 0) {
+    int n = snprintf(out, out_len, "blk.%d.%s", l, k_score_bias.g);
+    return n > 0 && (size_t)n < out_len ? GN_PLAIN : GN_UNKNOWN;
+  }
   const char *dot = strrchr(rest, '.');
   if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return GN_UNKNOWN;
   size_t bl = (size_t)(dot - rest);
@@ -136,7 +150,7 @@ static const struct {
 } k_arch[] = {
     {ARCH_LLAMA, "llama", "llama"},         {ARCH_QWEN2, "qwen2", "qwen2"},
     {ARCH_QWEN3, "qwen3", "qwen3"},         {ARCH_QWEN3_MOE, "qwen3moe", "qwen3_moe"},
-    {ARCH_GEMMA3, "gemma3", "gemma3_text"},
+    {ARCH_GEMMA3, "gemma3", "gemma3_text"}, {ARCH_MINIMAX_M2, "minimax-m2", "minimax_m2"},
 };
 
 const char *gguf_arch_name(enum model_arch a) {

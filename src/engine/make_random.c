@@ -29,11 +29,21 @@ typedef struct shape_desc {
   float rms_eps, theta;
   bool llama3; /* Llama 3 rope scaling (factor 32, low 1, high 4, orig 8192) */
   int bos, eos;
+  int n_experts, n_used, expert_ffn; /* qwen3_moe: routed experts instead of the MLP */
 } shape_desc;
 
+/* moe-64x8 is a Qwen3-MoE of 3.9 G parameters (0.73 G active per token: 8
+ * of 64 experts of 768); moe-64x8-dense is the dense Qwen3 with the same
+ * active parameters (the MLP of 6144 = 8 x 768), to compare decode speed. */
 static const shape_desc k_shapes[] = {
-    {"qwen3-0.6b", 28, 1024, 3072, 16, 8, 128, 151936, 40960, 1e-6f, 1e6f, false, 151643, 151645},
-    {"llama-3.2-1b", 16, 2048, 8192, 32, 8, 64, 128256, 131072, 1e-5f, 5e5f, true, 128000, 128001},
+    {"qwen3-0.6b", 28, 1024, 3072, 16, 8, 128, 151936, 40960, 1e-6f, 1e6f, false, 151643, 151645, 0,
+     0, 0},
+    {"llama-3.2-1b", 16, 2048, 8192, 32, 8, 64, 128256, 131072, 1e-5f, 5e5f, true, 128000, 128001,
+     0, 0, 0},
+    {"moe-64x8", 24, 1024, 0, 16, 4, 128, 151936, 40960, 1e-6f, 1e6f, false, 151643, 151645, 64, 8,
+     768},
+    {"moe-64x8-dense", 24, 1024, 6144, 16, 4, 128, 151936, 40960, 1e-6f, 1e6f, false, 151643,
+     151645, 0, 0, 0},
 };
 
 enum t_kind { TK_ONES, TK_MATRIX, TK_ROPE_FREQS };
@@ -112,14 +122,34 @@ static int fill(void *ctx, void *dst, size_t n_bytes) {
   return 0;
 }
 
+/* A [cols] vector (rows 0), [rows, cols] matrix, or n_stack of them
+ * stacked (GGUF experts [n_stack, rows, cols]) when n_stack > 0. */
 static int add(gguf_writer *w, t_job *jobs, int *n_jobs, const char *name, enum t_kind kind,
-               enum dtype t, int64_t rows, int64_t cols, const shape_desc *sh, uint64_t seed) {
+               enum dtype t, int64_t n_stack, int64_t rows, int64_t cols, const shape_desc *sh,
+               uint64_t seed) {
   t_job *j = &jobs[(*n_jobs)++];
   *j = (t_job){.kind = kind, .type = t, .seed = seed + (uint64_t)*n_jobs, .sh = sh};
-  int64_t ne[2] = {cols, rows};
-  int n_dims = rows > 0 ? 2 : 1;
-  size_t nb = dtype_row_bytes(t, cols) * (size_t)(rows > 0 ? rows : 1);
+  int64_t ne[3] = {cols, rows, n_stack};
+  int n_dims = n_stack > 0 ? 3 : rows > 0 ? 2 : 1;
+  size_t nb = dtype_row_bytes(t, cols) * (size_t)(rows > 0 ? rows : 1) *
+              (size_t)(n_stack > 0 ? n_stack : 1);
   return gguf_w_tensor_fill(w, name, t, n_dims, ne, nb, fill, j);
+}
+
+/* Layer l's router (F16, as converters keep it unquantized) and stacked
+ * experts: ffn_{gate,up}_exps [E, F, H], ffn_down_exps [E, H, F]. Errors
+ * are the writer's (sticky). */
+static void add_experts(gguf_writer *w, t_job *jobs, int *n_jobs, int l, const shape_desc *sh,
+                        enum dtype t, uint64_t seed) {
+  int E = sh->n_experts, F = sh->expert_ffn, H = sh->hidden;
+  char name[64];
+  snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", l);
+  add(w, jobs, n_jobs, name, TK_MATRIX, DT_F16, 0, E, H, sh, seed);
+  static const char *const exps[3] = {"gate", "up", "down"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.weight", l, exps[i]);
+    add(w, jobs, n_jobs, name, TK_MATRIX, t, E, i == 2 ? H : F, i == 2 ? F : H, sh, seed);
+  }
 }
 
 static uint32_t file_type(enum dtype t) {
@@ -159,17 +189,20 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
   if (!err) err = scratch;
   err_clear(err);
   if (!path || !o || !o->arch || !o->shape) return err_set(err, GLOAM_EINVAL, "NULL argument");
-  bool llama = strcmp(o->arch, "llama") == 0;
-  if (!llama && strcmp(o->arch, "qwen3") != 0)
-    return err_set(err, GLOAM_EINVAL, "make-random: arch must be qwen3 or llama");
+  bool llama = strcmp(o->arch, "llama") == 0, moe = strcmp(o->arch, "qwen3_moe") == 0;
+  if (!llama && !moe && strcmp(o->arch, "qwen3") != 0)
+    return err_set(err, GLOAM_EINVAL, "make-random: arch must be qwen3, qwen3_moe or llama");
   if (o->type != DT_F16 && o->type != DT_Q8_0 && o->type != DT_Q4_0)
     return err_set(err, GLOAM_EINVAL, "make-random: dtype must be f16, q8_0 or q4_0");
   const shape_desc *sh = NULL;
   for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
     if (strcmp(o->shape, k_shapes[i].name) == 0) sh = &k_shapes[i];
   if (!sh) return err_set(err, GLOAM_EINVAL, "make-random: unknown shape %s", o->shape);
+  if (moe != (sh->n_experts > 0))
+    return err_set(err, GLOAM_EINVAL, "make-random: shape %s is %s", o->shape,
+                   moe ? "dense (use --arch qwen3)" : "a MoE (use --arch qwen3_moe)");
 
-  int max_jobs = sh->n_layers * 11 + 4, n_jobs = 0;
+  int max_jobs = sh->n_layers * 14 + 4, n_jobs = 0;
   t_job *jobs = mem_calloc((size_t)max_jobs, sizeof *jobs);
   gguf_writer *w = gguf_writer_new();
   int rc = GLOAM_ENOMEM;
@@ -177,7 +210,7 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
     rc = err_set(err, GLOAM_ENOMEM, "out of memory");
     goto done;
   }
-  const char *a = llama ? "llama" : "qwen3";
+  const char *a = llama ? "llama" : moe ? "qwen3moe" : "qwen3";
   char k[128];
 #define AK(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
   gguf_w_str(w, "general.architecture", a);
@@ -196,6 +229,11 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
   gguf_w_f32(w, AK("rope.freq_base"), sh->theta);
   gguf_w_u32(w, AK("rope.dimension_count"), (uint32_t)sh->head_dim);
   gguf_w_u32(w, AK("vocab_size"), (uint32_t)sh->vocab);
+  if (moe) {
+    gguf_w_u32(w, AK("expert_count"), (uint32_t)sh->n_experts);
+    gguf_w_u32(w, AK("expert_used_count"), (uint32_t)sh->n_used);
+    gguf_w_u32(w, AK("expert_feed_forward_length"), (uint32_t)sh->expert_ffn);
+  }
 #undef AK
   if ((rc = put_tokenizer(w, sh, llama, err)) < 0) goto done;
 
@@ -203,9 +241,9 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
   int q_out = sh->n_heads * hd, kv_out = sh->n_kv_heads * hd;
   enum dtype t = o->type;
   if (sh->llama3)
-    add(w, jobs, &n_jobs, "rope_freqs.weight", TK_ROPE_FREQS, DT_F32, 0, hd / 2, sh, o->seed);
-  add(w, jobs, &n_jobs, "token_embd.weight", TK_MATRIX, t, sh->vocab, H, sh, o->seed);
-  add(w, jobs, &n_jobs, "output_norm.weight", TK_ONES, DT_F32, 0, H, sh, o->seed);
+    add(w, jobs, &n_jobs, "rope_freqs.weight", TK_ROPE_FREQS, DT_F32, 0, 0, hd / 2, sh, o->seed);
+  add(w, jobs, &n_jobs, "token_embd.weight", TK_MATRIX, t, 0, sh->vocab, H, sh, o->seed);
+  add(w, jobs, &n_jobs, "output_norm.weight", TK_ONES, DT_F32, 0, 0, H, sh, o->seed);
   for (int l = 0; l < sh->n_layers; l++) {
     static const struct {
       const char *name;
@@ -219,15 +257,18 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
     };
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
       if (parts[p].kind == 1 && llama) continue;
+      if (moe && strncmp(parts[p].name, "ffn_", 4) == 0 && parts[p].kind == 2) continue;
       int dims[5] = {0, H, F, q_out, kv_out};
       char name[64];
       snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[p].name);
       if (parts[p].kind == 2)
-        add(w, jobs, &n_jobs, name, TK_MATRIX, t, dims[parts[p].rows], dims[parts[p].cols], sh,
+        add(w, jobs, &n_jobs, name, TK_MATRIX, t, 0, dims[parts[p].rows], dims[parts[p].cols], sh,
             o->seed);
       else
-        add(w, jobs, &n_jobs, name, TK_ONES, DT_F32, 0, parts[p].kind == 1 ? hd : H, sh, o->seed);
+        add(w, jobs, &n_jobs, name, TK_ONES, DT_F32, 0, 0, parts[p].kind == 1 ? hd : H, sh,
+            o->seed);
     }
+    if (moe) add_experts(w, jobs, &n_jobs, l, sh, t, o->seed);
   }
   rc = gguf_writer_write(w, path, err);
 done:

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * engine/make_random.h: benchmark models: a GGUF with the real shapes of a
- * known model (Qwen3-0.6B, Llama-3.2-1B) and random weights, since decode
- * and prefill speed do not depend on the values.
+ * known model (Qwen3-0.6B, Llama-3.2-1B) or a MoE (moe-64x8, a Qwen3-MoE
+ * with 64 experts, top-8) and the dense model of the same active size
+ * (moe-64x8-dense), with random weights, since decode and prefill speed do
+ * not depend on the values.
  *
  *   make_random_opts o = {.arch = "qwen3", .shape = "qwen3-0.6b",
  *                         .type = DT_Q8_0, .seed = 1};
@@ -36,8 +38,9 @@
 #include "kernels/dtype.h"
 
 typedef struct make_random_opts {
-  const char *arch;  /* "qwen3" | "llama" */
-  const char *shape; /* "qwen3-0.6b" | "llama-3.2-1b" */
+  const char *arch;  /* "qwen3" | "llama" | "qwen3_moe" */
+  const char *shape; /* "qwen3-0.6b" | "llama-3.2-1b" | "moe-64x8-dense" (qwen3);
+                        "moe-64x8" (qwen3_moe: 64 experts of 768, top-8) */
   enum dtype type;   /* DT_F16, DT_Q8_0 or DT_Q4_0 */
   uint64_t seed;
 } make_random_opts;

@@ -25,6 +25,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "engine/config.h"
+#include "engine/minimax.h"
 #include "engine/model_files_int.h"
 #include "engine/safetensors.h"
 
@@ -356,11 +357,13 @@ static int split_fused_experts(model_files *mf, char *err) {
 
 /* Sorts the table, rejects duplicates and checks the config's tensors. */
 static int finish(model_files *mf, char *err) {
+  int rc = minimax_rename_tensors(mf, err);
+  if (rc < 0) return rc;
   qsort(mf->tensors, (size_t)mf->n_tensors, sizeof *mf->tensors, cmp_name);
   for (int i = 1; i < mf->n_tensors; i++)
     if (strcmp(mf->tensors[i - 1].name, mf->tensors[i].name) == 0)
       return err_set(err, GLOAM_EFORMAT, "tensor %.80s appears twice", mf->tensors[i].name);
-  int rc = split_fused_experts(mf, err);
+  rc = split_fused_experts(mf, err);
   if (rc < 0) return rc;
   check_ctx c = {mf, err};
   return config_for_each_tensor(&mf->cfg, check_one, &c);
@@ -451,6 +454,10 @@ int model_files_n_tensors(const model_files *mf) {
 
 const tensor *model_files_tensor_at(const model_files *mf, int i) {
   return (i >= 0 && i < mf->n_tensors) ? &mf->tensors[i] : NULL;
+}
+
+void model_files_advise_random(model_files *mf) {
+  for (int i = 0; i < mf->n_maps; i++) (void)madvise(mf->maps[i].p, mf->maps[i].len, MADV_RANDOM);
 }
 
 const char *model_files_format(const model_files *mf) {

@@ -55,6 +55,8 @@ enum model_arch {
   ARCH_QWEN35_MOE, /* "qwen3_5_moe_text" / "qwen3_5_moe": the same with routed + shared experts */
   ARCH_QWEN3_NEXT, /* "qwen3_next": Qwen3.5-MoE's blocks, fused in_proj_qkvz / in_proj_ba */
   ARCH_GEMMA4,     /* "gemma4_text" / "gemma4": gemma4_params (gemma4_config.h) */
+  /* "minimax_m2": q/k norm over all heads, partial rotary, sigmoid-routed experts */
+  ARCH_MINIMAX_M2,
 };
 
 enum rope_scaling {
@@ -97,11 +99,17 @@ typedef struct model_config {
   bool qk_norm;           /* per-head RMSNorm on q and k (qwen3, gemma3) */
   rope_params rope;       /* global / full-attention layers */
   rope_params rope_local; /* sliding layers (gemma3), else same as rope */
+  float rope_partial;     /* partial_rotary_factor; 0: none (all of head_dim) */
+  int rope_dim;           /* dimensions rotated per head (the first rope_dim; even,
+                             <= head_dim); config_finish sets it from rope_partial */
+  bool qk_norm_whole;     /* q/k RMSNorm over all heads at once (minimax_m2) */
   /* MoE (qwen3_moe) */
   int n_experts; /* 0 for dense */
   int n_experts_per_tok;
   int moe_ffn_hidden; /* moe_intermediate_size */
   bool norm_topk_prob;
+  bool moe_sigmoid; /* router scores are sigmoid(logits); a selection-only bias
+                       (mlp.e_score_correction_bias) picks the top-k (minimax_m2) */
   int decoder_sparse_step;
   bool layer_moe[MODEL_MAX_LAYERS]; /* per layer: routed experts (else dense MLP);
                                        from decoder_sparse_step and mlp_only_layers */
@@ -113,9 +121,7 @@ typedef struct model_config {
   float attn_logit_softcap;             /* 0: none */
   float embed_scale;                    /* 1, or sqrt(hidden) for gemma */
   float norm_w_offset;                  /* 0, or 1 for gemma's (1 + w) RMSNorm */
-  /* Qwen3.5 / Qwen3-Next (config.c parse_hybrid); 0 for other families,
-   * except rope_dim (config_finish: head_dim unless partial rotary) */
-  int rope_dim;          /* dims of a head that rotate (partial_rotary_factor) */
+  /* Qwen3.5 / Qwen3-Next (config.c parse_hybrid; it also sets rope_dim); 0 for other families */
   bool attn_out_gate;    /* q_proj yields [query | gate] per head; output *= sigmoid(gate) */
   int shared_ffn_hidden; /* shared expert (shared_expert_intermediate_size); 0: none */
   int lin_k_heads, lin_v_heads, lin_k_dim, lin_v_dim, lin_conv; /* Gated DeltaNet sizes */
@@ -158,6 +164,9 @@ const model_config *model_files_config(const model_files *mf);
 const tensor *model_files_tensor(const model_files *mf, const char *name);
 int model_files_n_tensors(const model_files *mf);
 const tensor *model_files_tensor_at(const model_files *mf, int i);
+/* Advises every file mapping MADV_RANDOM (no read-around on page faults;
+ * engine/moe_paging.h). A hint: failures are ignored. */
+void model_files_advise_random(model_files *mf);
 /* "safetensors" or "gguf". */
 const char *model_files_format(const model_files *mf);
 /* Directory of the model (for tokenizer.json etc.), or the .gguf's path. */

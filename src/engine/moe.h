@@ -4,9 +4,13 @@
  * mixture of experts (Qwen3-MoE: softmax over the router logits, top-k,
  * optional renormalisation of the k weights), run over a step's tokens.
  *
- * The experts are evaluated expert by expert over the tokens routed to them
- * (gathered into one batch), so each expert's weights are read once per
- * step.
+ * MiniMax M2 routing: sigmoid scores, the top-k chosen by score + a
+ * selection-only bias (e_score_correction_bias), the k weights (the plain
+ * sigmoid scores) divided by their sum.
+ *
+ * Only the experts some token chose are read, each once per step: experts
+ * with many tokens run over their gathered rows, the ones with few tokens
+ * (decode) together in one pool dispatch per matrix kind (moe.c).
  *
  * Ownership: writes the step's scratch (eng_work) only. Thread safety: one
  * caller per eng_work.
@@ -28,6 +32,10 @@ void moe_route(const float *logits, int n, int k, bool norm, float *probs_scratc
  * the routing already in w->sel / w->sel_w ([T, n_experts_per_tok]). */
 void moe_experts(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,
                  int T);
+/* MiniMax M2: top-k of sigmoid(logits[n]) + bias[n] (bias may be NULL)
+ * into sel[k], weights sigmoid(logits[sel]) normalised to sum 1. */
+void moe_route_sigmoid(const float *logits, const float *bias, int n, int k, float *probs_scratch,
+                       int32_t *sel, float *w);
 
 /* out[T, hidden] = MLP(h[T, hidden]) for layer L (dense or routed). */
 void ffn_forward(eng_work *w, const gloam_model *m, const eng_layer *L, const float *h, float *out,

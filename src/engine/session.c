@@ -51,6 +51,10 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
   size_t lin = deltanet_work_floats(c, n_rows, n_threads);
   size_t E = (size_t)c->n_experts, K = (size_t)(E ? c->n_experts_per_tok : 0);
   if (c->arch == ARCH_GEMMA4) gemma4_work_dims(c, &hd, &qrow, &kv_row, &ff);
+  /* MoE: pairs of the batched small-expert pass (moe.c), at least n_rows */
+  size_t G = B * K < 64 ? B * K : 64;
+  if (G < B) G = B;
+  w->n_moe_rows = (int)G;
   bool ok = true;
   const size_t F = sizeof(float);
   if (n_threads > 1 && !(w->pool = kern_pool_new(n_threads))) ok = false;
@@ -63,8 +67,8 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
   w->v = zalloc(B * kv_row, F, &ok);
   w->att = zalloc(B * qrow, F, &ok);
   w->o = zalloc(B * max3(H, qrow, hd), F, &ok);
-  w->ff_a = zalloc(B * ff, F, &ok);
-  w->ff_b = zalloc(B * ff, F, &ok);
+  w->ff_a = zalloc(G * ff, F, &ok);
+  w->ff_b = zalloc(G * ff, F, &ok);
   w->rope_cos = zalloc(2 * B * (hd / 2), F, &ok);
   w->rope_sin = zalloc(2 * B * (hd / 2), F, &ok);
   w->row_sess = zalloc(B, sizeof *w->row_sess, &ok);
@@ -79,7 +83,9 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
     w->sel_w = zalloc(B * K, F, &ok);
     w->gw = zalloc(B, F, &ok);
     w->gx = zalloc(B * H, F, &ok);
-    w->gy = zalloc(B * H, F, &ok);
+    w->gy = zalloc(G * H, F, &ok);
+    w->moe_pw = zalloc(G, F, &ok);
+    w->moe_ord = zalloc(B * K + E + 1 + 4 * G, sizeof(int32_t), &ok);
     w->sel = zalloc(B * K, sizeof(int32_t), &ok);
     w->gather = zalloc(B, sizeof(int32_t), &ok);
   }
@@ -117,7 +123,9 @@ void eng_work_deinit(eng_work *w) {
                   w->gy,
                   w->sel,
                   w->gather,
-                  w->ext};
+                  w->ext,
+                  w->moe_pw,
+                  w->moe_ord};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) mem_free(bufs[i]);
   kern_pool_free(w->pool);
   memset(w, 0, sizeof *w);

@@ -86,6 +86,9 @@ static int bind_experts(gloam_model *m, eng_layer *L, int l, char *err) {
   int E = c->n_experts, H = c->hidden, F = c->moe_ffn_hidden;
   int rc = get_mat(m, &L->router, l, "mlp.gate.weight", E, H, err);
   if (rc < 0) return rc;
+  if (c->moe_sigmoid &&
+      (rc = get_vec(m, &L->router_bias, l, "mlp.e_score_correction_bias", E, true, err)) < 0)
+    return rc;
   L->egate = arena_zalloc(&m->ar, sizeof(eng_mat) * (size_t)E * 3);
   if (!L->egate) return err_set(err, GLOAM_ENOMEM, "out of memory");
   L->eup = L->egate + E;
@@ -223,8 +226,9 @@ static int bind_layer(gloam_model *m, int l, char *err) {
     TRY(get_vec(m, &L->bq, l, "self_attn.q_proj.bias", q_rows, bias, err));
     TRY(get_vec(m, &L->bk, l, "self_attn.k_proj.bias", kv_out, bias, err));
     TRY(get_vec(m, &L->bv, l, "self_attn.v_proj.bias", kv_out, bias, err));
-    TRY(get_vec(m, &L->q_norm, l, "self_attn.q_norm.weight", hd, qk, err));
-    TRY(get_vec(m, &L->k_norm, l, "self_attn.k_norm.weight", hd, qk, err));
+    bool whole = c->qk_norm_whole;
+    TRY(get_vec(m, &L->q_norm, l, "self_attn.q_norm.weight", whole ? q_out : hd, qk, err));
+    TRY(get_vec(m, &L->k_norm, l, "self_attn.k_norm.weight", whole ? kv_out : hd, qk, err));
   }
   L->moe = a->moe && c->n_experts > 0 && c->layer_moe[l];
   if (L->moe) {
