@@ -2,7 +2,7 @@
  *
  * bench/bench_kernels.c: matmul throughput per weight type.
  *
- *   bench_kernels [--threads N] [--backend ref|avx2|avx512] [--types q8_0,q4_0,...]
+ *   bench_kernels [--threads N] [--backend ref|avx2|avx512] [--types q8_0,q4_0,mlx4,...]
  *                 [--rows R] [--cols C] [--prefill M] [--mib MiB] [--seconds S]
  *                 [--decode-rows B]
  *
@@ -26,6 +26,7 @@
 
 #include "core/time.h"
 #include "kernels/kern_impl.h"
+#include "kernels/mlx.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) {
@@ -43,9 +44,15 @@ static double cpu_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int parse_type(const char *s, enum dtype *out) {
+/* A type name, or mlx4 / mlx8 (MLX affine, groups of 64, bf16 scales). */
+static int parse_type(const char *s, enum dtype *out, int *mlx_bits) {
+  *mlx_bits = strcmp(s, "mlx4") == 0 ? 4 : strcmp(s, "mlx8") == 0 ? 8 : 0;
+  if (*mlx_bits) {
+    *out = DT_MLX;
+    return 0;
+  }
   for (int t = 0; t < DT_COUNT; t++) {
-    if (t == DT_Q8_K) continue;
+    if (t == DT_Q8_K || t == DT_U32 || t == DT_MLX) continue;
     if (strcmp(s, dtype_name((enum dtype)t)) == 0) {
       *out = (enum dtype)t;
       return 0;
@@ -110,28 +117,46 @@ int main(int argc, char **argv) {
   for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
        tok = strtok_r(NULL, ",", &save)) {
     enum dtype t;
-    if (parse_type(tok, &t) != 0) {
+    int mb;
+    if (parse_type(tok, &t, &mb) != 0) {
       fprintf(stderr, "bench_kernels: unknown type %s\n", tok);
       return 2;
     }
-    size_t rb = dtype_row_bytes(t, cols), mat = rb * (size_t)rows;
+    /* an MLX row: packed values, then (per matrix) bf16 scales and biases */
+    size_t sb = (size_t)(cols / 64) * 2 * (size_t)rows;
+    size_t rb = mb ? (size_t)cols * (size_t)mb / 8 : dtype_row_bytes(t, cols);
+    size_t mat = rb * (size_t)rows + (mb ? 2 * sb : 0);
     int n_mats = (int)ceil(mib * 1048576.0 / (double)mat);
     if (n_mats < 1) n_mats = 1;
     uint8_t *W = malloc(mat * (size_t)n_mats);
-    if (!W) return 1;
-    for (int64_t r = 0; r < rows; r++)
+    kern_mlx *mw = calloc((size_t)n_mats, sizeof *mw);
+    if (!W || !mw) return 1;
+    for (int64_t r = 0; r < rows && mb; r++)
+      kern_mlx_quantize_row(wf + r * cols, cols, mb, 64, DT_BF16, (uint32_t *)(W + (size_t)r * rb),
+                            W + rb * (size_t)rows + (size_t)r * (size_t)(cols / 64) * 2,
+                            W + rb * (size_t)rows + sb + (size_t)r * (size_t)(cols / 64) * 2);
+    for (int64_t r = 0; r < rows && !mb; r++)
       kern_quantize_row(t, wf + r * cols, W + (size_t)r * rb, cols);
     for (int m = 1; m < n_mats; m++) memcpy(W + mat * (size_t)m, W, mat);
+    for (int m = 0; m < n_mats && mb; m++) {
+      uint8_t *base = W + mat * (size_t)m;
+      mw[m] = (kern_mlx){(const uint32_t *)base,
+                         base + rb * (size_t)rows,
+                         base + rb * (size_t)rows + sb,
+                         DT_BF16,
+                         mb,
+                         64};
+    }
+#define WMAT(m) (mb ? (const void *)&mw[m] : (const void *)(W + mat * (size_t)(m)))
 
     /* decode */
-    for (int m = 0; m < n_mats; m++)
-      kern_matmul_on(b, pool, t, W + mat * (size_t)m, X, Y, 1, rows, cols);
+    for (int m = 0; m < n_mats; m++) kern_matmul_on(b, pool, t, WMAT(m), X, Y, 1, rows, cols);
     uint64_t t0 = time_mono_ns();
     double c0 = cpu_s();
     long n_mv = 0;
     do {
       for (int m = 0; m < n_mats; m++, n_mv++)
-        kern_matmul_on(b, pool, t, W + mat * (size_t)m, X, Y, drows, rows, cols);
+        kern_matmul_on(b, pool, t, WMAT(m), X, Y, drows, rows, cols);
     } while ((double)(time_mono_ns() - t0) * 1e-9 < seconds);
     double s = (double)(time_mono_ns() - t0) * 1e-9 / (double)n_mv;
     double cs = (cpu_s() - c0) / (double)n_mv / threads; /* cpu seconds per thread */
@@ -141,12 +166,12 @@ int main(int argc, char **argv) {
     /* prefill */
     double pf_gflops = 0, pf_cpu_gflops = 0;
     if (prefill > 1) {
-      kern_matmul_on(b, pool, t, W, X, Y, prefill, rows, cols);
+      kern_matmul_on(b, pool, t, WMAT(0), X, Y, prefill, rows, cols);
       uint64_t t1 = time_mono_ns();
       double c1 = cpu_s();
       int reps = 0;
       do {
-        kern_matmul_on(b, pool, t, W, X, Y, prefill, rows, cols);
+        kern_matmul_on(b, pool, t, WMAT(0), X, Y, prefill, rows, cols);
         reps++;
       } while ((double)(time_mono_ns() - t1) * 1e-9 < seconds && reps < 50);
       double ps = (double)(time_mono_ns() - t1) * 1e-9 / reps;
@@ -157,16 +182,18 @@ int main(int argc, char **argv) {
     printf(
         "%-5s decode %7.3f ms  %6.1f GB/s  %6.1f GFLOP/s  (cpu %6.1f GB/s) | prefill %7.1f GFLOP/s"
         "  (cpu %7.1f)  (%d copies, %.0f MiB)\n",
-        dtype_name(t), s * 1e3, gbs, mv_gflops, (double)mat / cs / 1e9, pf_gflops, pf_cpu_gflops,
-        n_mats, (double)mat * n_mats / 1048576.0);
+        tok, s * 1e3, gbs, mv_gflops, (double)mat / cs / 1e9, pf_gflops, pf_cpu_gflops, n_mats,
+        (double)mat * n_mats / 1048576.0);
     printf(
         "{\"bench\":\"kernels\",\"backend\":\"%s\",\"threads\":%d,\"type\":\"%s\","
         "\"rows\":%lld,\"cols\":%lld,\"decode_rows\":%lld,\"decode_ms\":%.4f,"
         "\"decode_gbs\":%.2f,\"decode_gflops\":%.2f,\"prefill_rows\":%lld,"
         "\"prefill_gflops\":%.2f,\"prefill_cpu_gflops\":%.2f}\n",
-        b->name, threads, dtype_name(t), (long long)rows, (long long)cols, (long long)drows,
-        s * 1e3, gbs, mv_gflops, (long long)prefill, pf_gflops, pf_cpu_gflops);
+        b->name, threads, tok, (long long)rows, (long long)cols, (long long)drows, s * 1e3, gbs,
+        mv_gflops, (long long)prefill, pf_gflops, pf_cpu_gflops);
     fflush(stdout);
+#undef WMAT
+    free(mw);
     free(W);
   }
   kern_pool_free(pool);

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < h.n_tensors; i++) {
       const st_tensor *t = &h.tensors[i];
       if (t->begin > t->end || t->end > h.data_len || h.data_offset + h.data_len != size) abort();
-      uint64_t n = t->type == DT_F32 ? 4 : 2;
+      uint64_t n = dtype_block_bytes(t->type);
       for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->shape[d];
       if (n != t->end - t->begin) abort();
       if (t->begin != t->end) {

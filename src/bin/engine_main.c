@@ -11,6 +11,7 @@
  *                          --frequency-penalty F --ignore-eos] (+ logits' options)
  *   gloam-engine info     --model PATH [--config FILE]
  *   gloam-engine convert  --model DIR --out FILE.gguf [--type f16|q8_0|q4_0|...]
+ *   gloam-engine convert  --to mlx --bits 4|8 [--group-size 64] IN_DIR OUT_DIR
  *                         [--config FILE]
  *
  * `logits` writes float32 little-endian [n_ids, vocab] from one prefill;
@@ -283,7 +284,10 @@ static int cmd_info(int argc, char **argv) {
 }
 
 /* Hugging Face directory -> GGUF (engine/convert.h). */
+int cmd_convert_mlx(int argc, char **argv); /* engine_mlx_cmd.c */
+
 static int cmd_convert(int argc, char **argv) {
+  if (cli_opt(argc, argv, "--to")) return cmd_convert_mlx(argc, argv);
   const char *dir = cli_opt(argc, argv, "--model"), *out = cli_opt(argc, argv, "--out");
   const char *type = cli_opt(argc, argv, "--type");
   if (!dir || !out) {
@@ -328,7 +332,8 @@ static const subcommand commands[] = {
     {"generate", cmd_generate, "--model PATH --ids 1,2,3 --max-tokens N: generated ids"},
     {"info", cmd_info, "--model PATH: metadata as JSON"},
     {"convert", cmd_convert,
-     "--model DIR --out FILE.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--config FILE]"},
+     "--model DIR --out FILE.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--config FILE]; "
+     "--to mlx --bits 4|8 [--group-size 64] IN_DIR OUT_DIR"},
     {"tokenize", cmd_tokenize, "--tokenizer DIR (--text S | --text-file F) [--add-special]: ids"},
     {"detokenize", cmd_detokenize, "--tokenizer DIR --ids 1,2,3 [--skip-special]: text"},
     {"render-chat", cmd_render_chat, "--tokenizer DIR --request FILE.json: the rendered prompt"},

@@ -578,6 +578,11 @@ int gguf_convert(const char *model_dir, const char *out_path, const convert_opts
   for (int i = 0; i < model_files_n_tensors(v.mf); i++) {
     const tensor *t = model_files_tensor_at(v.mf, i);
     if (t->shape[t->n_dims - 1] > max_cols) max_cols = t->shape[t->n_dims - 1];
+    if (t->type == DT_MLX || t->type == DT_U32) {
+      rc = err_set(err, GLOAM_EUNSUPPORTED,
+                   "convert: %s is MLX-quantized (convert the float model)", model_dir);
+      goto done;
+    }
   }
   v.row = mem_alloc((size_t)max_cols * sizeof *v.row);
   v.w = gguf_writer_new();

@@ -25,6 +25,7 @@
 #include "engine/gemma4.h"
 #include "engine/moe.h"
 #include "engine/rope.h"
+#include "kernels/mlx.h"
 
 static void mm(eng_work *w, const eng_mat *m, const float *x, float *y, int T) {
   kern_matmul(w->pool, m->type, m->data, x, y, T, m->rows, m->cols);
@@ -63,8 +64,11 @@ void forward_embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int
   float scale = m->cfg->embed_scale;
   for (int t = 0; t < T; t++) {
     float *x = w->x + (size_t)t * H;
-    kern_dequantize_row(m->embed.type, (const uint8_t *)m->embed.data + (size_t)tokens[t] * row, x,
-                        H);
+    if (m->embed.type == DT_MLX) /* an MLX QuantizedEmbedding (kernels/mlx.h) */
+      kern_mlx_dequantize_row(m->embed.data, tokens[t], H, x);
+    else
+      kern_dequantize_row(m->embed.type, (const uint8_t *)m->embed.data + (size_t)tokens[t] * row,
+                          x, H);
     if (scale != 1.0f && scale != 0.0f)
       for (int i = 0; i < H; i++) x[i] *= scale;
   }

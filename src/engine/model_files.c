@@ -127,6 +127,7 @@ int mf_add(model_files *mf, char *name, enum dtype type, int n_dims, const int64
 static size_t elem_align(enum dtype t) {
   switch (t) {
     case DT_F32:
+    case DT_U32:
       return 4;
     case DT_F16:
     case DT_BF16:
@@ -140,7 +141,7 @@ static size_t elem_align(enum dtype t) {
  * model under a prefix: "language_model.model.X" (transformers 4) or
  * "model.language_model.X" (transformers 5) -> "model.X", and
  * "language_model.lm_head.X" -> "lm_head.X". Rewrites name in place. */
-static void canonical_name(char *name) {
+void mf_canonical_name(char *name) {
   static const struct {
     const char *from, *to;
   } map[] = {
@@ -179,7 +180,7 @@ static int add_shard(model_files *mf, const char *path, char *err) {
       memcpy(copy, data, nb);
       data = copy;
     }
-    canonical_name(t->name);
+    mf_canonical_name(t->name);
     rc = mf_add(mf, t->name, t->type, t->n_dims, t->shape, data, nb, err);
     t->name = NULL; /* ownership moved (mf_add frees it on failure) */
     if (rc < 0) goto done;
@@ -243,7 +244,7 @@ static int open_index(model_files *mf, const char *dir, const char *index_path, 
   json_object_foreach((json_t *)wm, key, val) {
     char cname[ST_MAX_NAME + 1];
     snprintf(cname, sizeof cname, "%s", key);
-    canonical_name(cname);
+    mf_canonical_name(cname);
     tensor k = {.name = cname};
     if (!bsearch(&k, mf->tensors, (size_t)mf->n_tensors, sizeof k, cmp_name)) {
       rc = err_set(err, GLOAM_EFORMAT, "%s: tensor %.80s missing from its shard", index_path, key);
@@ -264,9 +265,15 @@ static int open_dir(model_files *mf, const char *dir, const model_open_opts *o, 
   if ((rc = config_load_dir(&mf->cfg, dir, o ? o->config_name : NULL, err)) < 0) return rc;
   if (snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir) >= (int)sizeof path)
     return err_set(err, GLOAM_EINVAL, "path too long");
-  if (access(path, F_OK) == 0) return open_index(mf, dir, path, err);
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  return add_shard(mf, path, err);
+  if (access(path, F_OK) == 0) {
+    rc = open_index(mf, dir, path, err);
+  } else {
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    rc = add_shard(mf, path, err);
+  }
+  if (rc < 0) return rc;
+  snprintf(path, sizeof path, "%s/%s", dir, o && o->config_name ? o->config_name : "config.json");
+  return mf_mlx_prepare(mf, path, err); /* MLX-quantized checkpoints (engine/mlx_load.h) */
 }
 
 typedef struct check_ctx {

@@ -41,6 +41,13 @@ void *mf_own(model_files *mf, size_t n, char *err);
 int mf_add(model_files *mf, char *name, enum dtype type, int n_dims, const int64_t *shape,
            const void *data, size_t n_bytes, char *err);
 
+/* Multimodal prefixes ("language_model.model.", "model.language_model.",
+ * "language_model.lm_head.") -> the text model's names, in place. */
+void mf_canonical_name(char *name);
+
+/* mlx_load.c: MLX-quantized safetensors (engine/mlx_load.h). */
+int mf_mlx_prepare(model_files *mf, const char *config_path, char *err);
+
 /* gguf_load.c: fills mf (config and tensors) from a .gguf file. */
 int mf_open_gguf(model_files *mf, const char *path, char *err);
 /* The same from a buffer (borrowed: must outlive mf). */

@@ -32,7 +32,7 @@ static size_t st_dtype(const char *s, enum dtype *t, bool *ok) {
     int type; /* -1: known but not loadable */
   } tab[] = {
       {"F32", 4, DT_F32}, {"F16", 2, DT_F16}, {"BF16", 2, DT_BF16}, {"F64", 8, -1},
-      {"I64", 8, -1},     {"U64", 8, -1},     {"I32", 4, -1},       {"U32", 4, -1},
+      {"I64", 8, -1},     {"U64", 8, -1},     {"I32", 4, -1},       {"U32", 4, DT_U32},
       {"I16", 2, -1},     {"U16", 2, -1},     {"I8", 1, -1},        {"U8", 1, -1},
       {"BOOL", 1, -1},    {"F8_E4M3", 1, -1}, {"F8_E5M2", 1, -1},
   };
@@ -80,7 +80,7 @@ static int parse_entry(const char *name, const json_t *e, size_t data_len, st_te
   if (!ok)
     return err_set(err, GLOAM_EUNSUPPORTED,
                    "safetensors: %.80s: dtype %.16s not supported "
-                   "(F32, F16, BF16)",
+                   "(F32, F16, BF16, U32)",
                    name, ds);
   size_t nd = json_array_size(shape);
   if (nd > MODEL_MAX_DIMS)

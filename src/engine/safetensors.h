@@ -15,9 +15,9 @@
  * to the data section.
  *
  * Checked before anything is returned: N <= ST_MAX_HEADER and N + 8 <= len;
- * valid UTF-8 JSON without duplicate keys; dtype one of F32, F16, BF16
- * (other safetensors dtypes: GLOAM_EUNSUPPORTED); at most MODEL_MAX_DIMS
- * dims, each < 2^40, product * element size without overflow and equal to
+ * valid UTF-8 JSON without duplicate keys; dtype one of F32, F16, BF16, U32
+ * (MLX's packed weights; other safetensors dtypes: GLOAM_EUNSUPPORTED); at
+ * most MODEL_MAX_DIMS dims, each < 2^40, product * element size without overflow and equal to
  * e - b; b <= e <= data length; ranges do not overlap. Tensors come back
  * sorted by begin offset.
  *

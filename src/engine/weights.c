@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "engine/config.h"
 #include "engine/deltanet.h"
+#include "engine/mlx_load.h"
 
 #define NAME_LEN 160
 
@@ -31,8 +32,9 @@ static const tensor *find(const gloam_model *m, char *name, int l, const char *w
  * tensor [n, rows_total, cols] starting at row r0 when e >= 0). */
 static int bind_mat(eng_mat *out, const tensor *t, const char *name, int e, int64_t r0,
                     int64_t rows, int64_t cols, char *err) {
+  if (t->type == DT_MLX) return mlx_bind_mat(out, t, name, e, rows, cols, err);
   size_t row = dtype_row_bytes(t->type, cols);
-  if (t->type >= DT_COUNT || t->type == DT_Q8_K || row == 0)
+  if (t->type >= DT_COUNT || t->type == DT_Q8_K || t->type == DT_U32 || row == 0)
     return err_set(err, GLOAM_EFORMAT, "tensor %s: type %s cannot hold rows of %lld", name,
                    dtype_name(t->type), (long long)cols);
   int64_t n_rows;
@@ -72,7 +74,8 @@ static int get_vec(gloam_model *m, const float **out, int l, const char *what, i
   *out = NULL;
   if (!t) return required ? err_set(err, GLOAM_ENOENT, "missing tensor %s", name) : 0;
   if (t->n_dims != 1 || t->shape[0] != n || t->type >= DT_COUNT || t->type == DT_Q8_K ||
-      dtype_row_bytes(t->type, n) == 0 || t->n_bytes < dtype_row_bytes(t->type, n))
+      t->type == DT_U32 || dtype_row_bytes(t->type, n) == 0 ||
+      t->n_bytes < dtype_row_bytes(t->type, n))
     return err_set(err, GLOAM_EFORMAT, "tensor %s: not a vector of %lld", name, (long long)n);
   float *v = arena_alloc(&m->ar, sizeof(float) * (size_t)n);
   if (!v) return err_set(err, GLOAM_ENOMEM, "out of memory");

@@ -28,6 +28,8 @@ static const struct {
     [DT_Q4_K] = {"q4_K", QK_K, sizeof(block_q4_K)},
     [DT_Q6_K] = {"q6_K", QK_K, sizeof(block_q6_K)},
     [DT_Q8_K] = {"q8_K", QK_K, sizeof(block_q8_K)},
+    [DT_U32] = {"u32", 1, 4},
+    [DT_MLX] = {"mlx", 1, 0}, /* no byte layout: dtype_row_bytes() is 0 */
 };
 
 static int dtype_valid(enum dtype t) {

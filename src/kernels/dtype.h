@@ -25,6 +25,8 @@ enum dtype {
   DT_Q4_K,
   DT_Q6_K,
   DT_Q8_K, /* activations only (K-quant dot products), as in ggml */
+  DT_U32,  /* storage only: MLX's packed quantized weights (safetensors U32) */
+  DT_MLX,  /* a matrix given as a kern_mlx descriptor (kernels/mlx.h), not bytes */
   DT_COUNT
 };
 

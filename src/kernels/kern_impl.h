@@ -81,7 +81,8 @@ extern const kern_type_ops kern_avx512_bf16_fast;
  * AMX-BF16, the kernel granted tile data (arch_prctl), and GLOAM_AMX is not
  * "0"; decided once. kern_amx_matmul(): Y[i * ldy + r] = X[i] . W[r] for
  * i < nx, r < rows, where nx and rows are multiples of 32 and cols of 32,
- * t is BF16, Q8_0, Q4_0, Q4_K or Q6_K; quantized weights are dequantized to
+ * t is BF16, Q8_0, Q4_0, Q4_K, Q6_K or DT_MLX (W then a kern_mlx *, groups
+ * dividing 512); quantized weights are dequantized to
  * bf16, activations are rounded to bf16, products accumulate in float32.
  * For BF16 weights the activations are split into hi + lo bf16 parts (two
  * tile passes, <= 2^-16 relative error per product) unless kern_fast_bf16().

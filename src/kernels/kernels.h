@@ -45,7 +45,8 @@ int kern_pool_threads(const kern_pool *p);
 void kern_pool_run(kern_pool *p, void (*fn)(void *ctx, int i, int n), void *ctx, int n);
 
 /* Y[n_rows_x, rows] = X[n_rows_x, cols] . W[rows, cols]^T
- * (n_rows_x = 1 is a matrix-vector product). */
+ * (n_rows_x = 1 is a matrix-vector product). For t == DT_MLX, W is a
+ * `const kern_mlx *` (MLX affine groups, kernels/mlx.h), not row bytes. */
 void kern_matmul(kern_pool *p, enum dtype t, const void *W, const float *X, float *Y,
                  int64_t n_rows_x, int64_t rows, int64_t cols);
 

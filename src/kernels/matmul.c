@@ -22,6 +22,7 @@
 
 #include "core/err.h"
 #include "kernels/kern_impl.h"
+#include "kernels/mlx_impl.h"
 
 #define MM_STACK_BYTES (64 * 1024)
 #define MM_L2_BUDGET (512 * 1024)
@@ -144,6 +145,10 @@ static void mm_region(const kern_backend *b, kern_pool *p, enum dtype t, const u
 void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const void *W,
                     const float *X, float *Y, int64_t n_rows_x, int64_t rows, int64_t cols) {
   if (n_rows_x <= 0 || rows <= 0 || cols <= 0) return;
+  if (t == DT_MLX) { /* W is a kern_mlx descriptor (kernels/mlx.h) */
+    kern_mlx_matmul(b, p, W, X, Y, n_rows_x, rows, cols);
+    return;
+  }
   GLOAM_ASSERT((int)t >= 0 && t < DT_COUNT && kern_backend_ref.types[t].dot != NULL);
   GLOAM_ASSERT(cols % dtype_block_elems(t) == 0);
   const uint8_t *w = W;

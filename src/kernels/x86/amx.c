@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "kernels/kern_impl.h"
+#include "kernels/mlx_impl.h"
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
@@ -168,6 +169,34 @@ static void amx_dequant(enum dtype t, const uint8_t *row, int64_t k0, int64_t n,
   }
 }
 
+/* Values [k0, k0 + n) of row r of an MLX matrix (kernels/mlx.h) as bf16;
+ * k0 and n are multiples of the group. */
+static void amx_dequant_mlx(const kern_mlx *w, int64_t r, int64_t cols, int64_t k0, int64_t n,
+                            uint16_t *dst) {
+  int64_t ng = cols / w->group;
+  size_t row_bytes = (size_t)cols * (size_t)w->bits / 8;
+  const uint8_t *q = (const uint8_t *)w->q + (size_t)r * row_bytes;
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  for (int64_t c = k0; c < k0 + n; c += 32) {
+    int64_t g = r * ng + c / w->group;
+    __m512 sc = _mm512_set1_ps(mlx_sb(w->scales, w->sb_type, g));
+    __m512 bi = _mm512_set1_ps(mlx_sb(w->biases, w->sb_type, g));
+    __m128i v0, v1; /* values c..c+15, c+16..c+31 as bytes */
+    if (w->bits == 4) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(q + c / 2));
+      __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+      v0 = _mm_unpacklo_epi8(lo, hi);
+      v1 = _mm_unpackhi_epi8(lo, hi);
+    } else {
+      v0 = _mm_loadu_si128((const __m128i *)(q + c));
+      v1 = _mm_loadu_si128((const __m128i *)(q + c + 16));
+    }
+    __m512 f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v0)), sc, bi);
+    __m512 f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v1)), sc, bi);
+    _mm512_storeu_si512(dst + (c - k0), (__m512i)_mm512_cvtne2ps_pbh(f1, f0));
+  }
+}
+
 /* Task wi: weight rows [32 wi, 32 wi + 32) against all activation rows. */
 static void amx_task(void *ctx, int wi, int n) {
   (void)n;
@@ -188,7 +217,10 @@ static void amx_task(void *ctx, int wi, int n) {
         astride = j->wrb;
       } else {
         for (int r = 0; r < 32; r++)
-          amx_dequant(j->t, j->W + (size_t)(w0 + r) * j->wrb, k0, kc, wbuf + r * kc);
+          if (j->t == DT_MLX) /* W is a kern_mlx descriptor */
+            amx_dequant_mlx((const kern_mlx *)j->W, w0 + r, j->cols, k0, kc, wbuf + r * kc);
+          else
+            amx_dequant(j->t, j->W + (size_t)(w0 + r) * j->wrb, k0, kc, wbuf + r * kc);
         abase = (const uint8_t *)wbuf;
         astride = (size_t)kc * 2;
       }
@@ -249,7 +281,8 @@ static void amx_task(void *ctx, int wi, int n) {
 int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X, float *Y,
                     int64_t nx, int64_t rows, int64_t cols, size_t ldy) {
   if (!kern_amx_ready() || nx % 32 || rows % 32 || cols % 32 || nx <= 0 || rows <= 0) return -1;
-  if (t != DT_BF16 && t != DT_Q8_0 && t != DT_Q4_0 && t != DT_Q4_K && t != DT_Q6_K) return -1;
+  if (t != DT_BF16 && t != DT_Q8_0 && t != DT_Q4_0 && t != DT_Q4_K && t != DT_Q6_K && t != DT_MLX)
+    return -1;
   int split = t == DT_BF16 && !kern_fast_bf16();
   size_t lo_off = (size_t)nx * (size_t)cols * 2;
   size_t xp_len = split ? 2 * lo_off : lo_off;
