@@ -140,6 +140,7 @@ void attest_identity_free(attest_identity *id) {
   es256_key_free(id->soft);
   es256_key_free(id->pub);
   tpm_close(id->tpm);
+  se_close(id->se);
   secure_zero(id, sizeof *id);
   mem_free(id);
 }
@@ -156,6 +157,7 @@ const char *attest_identity_thumbprint(const attest_identity *id) {
 
 int attest_identity_sign(attest_identity *id, const void *msg, size_t len,
                          uint8_t sig[ES256_SIG_LEN]) {
+  if (id->se) return se_sign(id->se, msg, len, sig);
   if (!id->soft) return GLOAM_EUNSUPPORTED;
   return es256_sign(id->soft, msg, len, sig);
 }

@@ -5,6 +5,7 @@
  *   attest_identity *id;
  *   attest_identity_open_software(&id, "/var/lib/gloam/identity.pem", err);
  *   // or: attest_identity_open_tpm(&id, "device:/dev/tpmrm0", err);
+ *   // or (macOS): attest_identity_open_se(&id, "org.gloam.node.identity", err);
  *   attest_identity_level(id);      // GLOAM_TRUST_SOFTWARE or GLOAM_TRUST_TPM
  *   attest_evidence_make(id, &in, &text, &len, err);   (attest/evidence.h)
  *   attest_identity_free(id);
@@ -41,6 +42,11 @@ int attest_identity_open_software(attest_identity **out, const char *path, char 
  * use "swtpm:host=127.0.0.1,port=P") and derives the AK. GLOAM_EIO when no
  * TPM answers, GLOAM_ECRYPTO for a TPM error (detail has the RC text). */
 int attest_identity_open_tpm(attest_identity **out, const char *tcti, char *err);
+/* macOS: the P-256 key under keychain tag in the Secure Enclave, created on
+ * first use (identity_se.c; level SOFTWARE: nothing a third party can
+ * verify). GLOAM_EUNSUPPORTED on other systems, GLOAM_ECRYPTO when the
+ * enclave refuses. */
+int attest_identity_open_se(attest_identity **out, const char *tag, char *err);
 void attest_identity_free(attest_identity *id);
 
 gloam_trust attest_identity_level(const attest_identity *id);
@@ -48,7 +54,8 @@ gloam_trust attest_identity_level(const attest_identity *id);
 const char *attest_identity_jwk(const attest_identity *id);
 const char *attest_identity_thumbprint(const attest_identity *id);
 
-/* ES256 over msg with a software identity; GLOAM_EUNSUPPORTED on a TPM. */
+/* ES256 over msg with a software or Secure Enclave identity;
+ * GLOAM_EUNSUPPORTED on a TPM. */
 int attest_identity_sign(attest_identity *id, const void *msg, size_t len,
                          uint8_t sig[ES256_SIG_LEN]);
 

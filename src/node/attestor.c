@@ -89,8 +89,10 @@ int node_attestor_open(node_attestor **out, const node_config *cfg, char *err) {
     rc = open_software(a, cfg, err);
   else if (strcmp(idc, "tpm") == 0 || strncmp(idc, "tpm:", 4) == 0)
     rc = open_tpm(a, cfg, idc[3] == ':' ? idc + 4 : NULL, err);
+  else if (strcmp(idc, "secure-enclave") == 0)
+    rc = attest_identity_open_se(&a->id, "org.gloam.node.identity", err);
   else
-    rc = err_set(err, GLOAM_EINVAL, "identity: expected software, tpm or tpm:TCTI");
+    rc = err_set(err, GLOAM_EINVAL, "identity: expected software, tpm, tpm:TCTI or secure-enclave");
   if (rc < 0) goto fail;
   *out = a;
   return 0;

@@ -42,6 +42,7 @@ void test_soft_rejects(void);
 void test_soft_malformed(void);
 void test_cli_verify(void);
 void test_file_sha256(void);
+void test_secure_enclave_elsewhere(void);
 void test_verify_alloc_sweep(void);
 void test_tpm_end_to_end(void);
 void test_tpm_rejects(void);

@@ -385,3 +385,18 @@ void test_verify_alloc_sweep(void) {
   attest_identity_free(id);
   free(dir);
 }
+
+/* The Secure Enclave identity exists only on macOS: elsewhere opening it is
+ * a clear GLOAM_EUNSUPPORTED naming the alternatives, never a silent
+ * software key under another name. */
+void test_secure_enclave_elsewhere(void) {
+#if defined(__APPLE__)
+  TEST_SKIP("on macOS the enclave path is live (not exercised by CI)");
+#else
+  attest_identity *id = (attest_identity *)1;
+  char err[GLOAM_ERR_LEN] = "";
+  ASSERT_EQ_INT(attest_identity_open_se(&id, "org.gloam.test", err), GLOAM_EUNSUPPORTED);
+  ASSERT_TRUE(id == NULL);
+  ASSERT_TRUE(strstr(err, "macOS") != NULL);
+#endif
+}

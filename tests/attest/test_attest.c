@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
       TEST(test_soft_malformed),
       TEST(test_cli_verify),
       TEST(test_file_sha256),
+      TEST(test_secure_enclave_elsewhere),
       TEST(test_verify_alloc_sweep),
       TEST(test_tpm_end_to_end),
       TEST(test_tpm_rejects),
