@@ -19,6 +19,7 @@
 #include "coord/coord.h"
 #include "coord/node_msg.h"
 #include "coord/store.h"
+#include "net/workq.h"
 #include "gloam/receipt.h"
 #include "gloam/seal.h"
 
@@ -218,6 +219,10 @@ int coord_ledger_init(coord *c, char *err);
 void coord_ledger_shutdown(coord *c); /* drains the queue (loop thread) */
 void coord_ledger_free(coord *c);
 void coord_ledger_refund(coord *c, const char *job_id_hex, const char *reason);
+/* Runs work(t) on the ledger's worker threads and done(t) back on the loop;
+ * inline (both, now) when the queue is full or shutting down (c->wq_closing
+ * tells done() which). */
+void coord_offload(coord *c, net_work_fn work, net_done_fn done, void *t);
 void coord_ledger_settle(cjob *j, const node_msg *m);
 /* Refunds a failed job whose client still waits, then answers it through
  * coord_job_refunded (so a client that sees the error sees its balance

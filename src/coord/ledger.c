@@ -54,8 +54,7 @@ void coord_ledger_free(coord *c) {
   c->wlock_ok = false;
 }
 
-/* Runs work then done inline when the queue cannot take the task. */
-static void submit(coord *c, net_work_fn work, net_done_fn done, void *t) {
+void coord_offload(coord *c, net_work_fn work, net_done_fn done, void *t) {
   if (c->wq && !c->wq_closing && net_workq_submit(c->wq, work, done, t) == 0) return;
   if (c->wq && !c->wq_closing) c->m.workq_rejected++;
   work(t);
@@ -122,7 +121,7 @@ void coord_ledger_refund(coord *c, const char *job_id_hex, const char *reason) {
   t->c = c;
   snprintf(t->job, sizeof t->job, "%s", job_id_hex);
   snprintf(t->reason, sizeof t->reason, "%s", reason);
-  submit(c, refund_work, refund_done, t);
+  coord_offload(c, refund_work, refund_done, t);
 }
 
 void coord_ledger_refund_job(cjob *j, int status, const char *code, const char *message) {
@@ -144,7 +143,7 @@ void coord_ledger_refund_job(cjob *j, int status, const char *code, const char *
   snprintf(t->code, sizeof t->code, "%s", code);
   snprintf(t->message, sizeof t->message, "%s", message);
   j->settling = true;
-  submit(c, refund_work, refund_done, t);
+  coord_offload(c, refund_work, refund_done, t);
 }
 
 /* ---- settlement ------------------------------------------------------- */
@@ -309,5 +308,5 @@ void coord_ledger_settle(cjob *j, const node_msg *m) {
   coord_job_unlink(j);
   coord_queue_kick(c);
   j->settling = true;
-  submit(c, settle_work, settle_done, t);
+  coord_offload(c, settle_work, settle_done, t);
 }

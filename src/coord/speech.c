@@ -8,7 +8,8 @@
  * Coordinator-sealed (a plain multipart/form-data upload): the form is
  * validated (http/audio_req.h), the audio's duration measured by decoding
  * it (engine/audio.h audio_measure, bounded by the upload and duration
- * limits), the price reserved for that duration plus the settlement slack,
+ * limits) on a worker thread (coord_offload: FFmpeg never runs on the
+ * event loop), the price reserved for that duration plus the settlement slack,
  * and the body sealed unchanged to a node serving the model with the
  * envelope's endpoint audio/transcriptions|translations and audio_ms the
  * measured duration. The node's sealed answer is opened here: a streamed
@@ -66,17 +67,6 @@ int coord_speech_sealed_price(coord *c, struct evhttp_request *req, const gloam_
   return *max_cost < 0 ? GLOAM_ERANGE : 0;
 }
 
-/* The claimed duration, measured the way the node will decode it. */
-static int measure(coord *c, struct evhttp_request *req, const audio_req *r, uint32_t *out_ms) {
-  audio_limits lim = {r->file_len, AUDIO_MAX_MS / 1000.0};
-  char err[GLOAM_ERR_LEN];
-  int rc = audio_measure_ms(r->file, r->file_len, &lim, out_ms, err);
-  if (rc < 0)
-    reject(c, req, rc == GLOAM_ENOMEM ? 500 : 400,
-           rc == GLOAM_EUNSUPPORTED ? "unsupported_file" : "invalid_file", "file", err);
-  return rc;
-}
-
 /* A new job for a coordinator-sealed audio request, sealed to n. */
 static cjob *make_job(coord *c, cnode *n, const audio_req *r, const uint8_t *body, size_t len,
                       uint32_t audio_ms, uint8_t **env, size_t *env_len) {
@@ -112,52 +102,83 @@ static cjob *make_job(coord *c, cnode *n, const audio_req *r, const uint8_t *bod
   return j;
 }
 
-static void plain(struct evhttp_request *req, coord *c, int64_t account, bool translate) {
+/* A coordinator-sealed upload between parsing and admission: its duration
+ * is measured by decoding it (FFmpeg, bounded) on a worker thread, never on
+ * the event loop; the worker reads its own copy of the file, so a client
+ * that leaves meanwhile frees nothing the worker uses. */
+typedef struct speech_admit {
+  coord *c;
+  struct evhttp_request *req;
+  struct evhttp_connection *evcon;
+  int64_t account, per_min;
+  bool translate, gone;
+  int need;
+  uint8_t *file; /* copy of the audio part */
+  size_t file_len;
+  uint32_t audio_ms;
+  int rc;
+  char err[GLOAM_ERR_LEN];
+} speech_admit;
+
+static void admit_free(speech_admit *a) {
+  mem_free(a->file);
+  mem_free(a);
+}
+
+/* The client left while its upload was being measured (evhttp detached the
+ * request: ending it frees it). */
+static void admit_gone(struct evhttp_connection *evcon, void *ud) {
+  speech_admit *a = ud;
+  (void)evcon;
+  a->gone = true;
+  evhttp_send_reply_end(a->req);
+  a->req = NULL;
+}
+
+static void measure_work(void *ud) {
+  speech_admit *a = ud;
+  audio_limits lim = {a->file_len, AUDIO_MAX_MS / 1000.0};
+  a->rc = audio_measure_ms(a->file, a->file_len, &lim, &a->audio_ms, a->err);
+}
+
+/* On the loop: route, seal, reserve and dispatch the measured request. */
+static void admit(speech_admit *a) {
+  coord *c = a->c;
+  struct evhttp_request *req = a->req;
   struct evbuffer *in = evhttp_request_get_input_buffer(req);
   size_t len = evbuffer_get_length(in);
-  const uint8_t *body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : (const uint8_t *)"";
+  const uint8_t *body = evbuffer_pullup(in, (ev_ssize_t)len);
   const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
   audio_req r;
   audio_req_error e;
   mp_limits lim;
   mp_limits_init(&lim);
   lim.max_body = c->cfg.max_upload_bytes;
-  if (audio_req_parse(body, len, ct, translate, &lim, &r, &e) < 0) {
-    reject(c, req, e.status, e.code, e.param[0] ? e.param : NULL, e.message);
+  if (audio_req_parse(body, len, ct, a->translate, &lim, &r, &e) < 0) { /* parsed before */
+    reject(c, req, 500, "internal", NULL, "The upload changed while it was measured.");
     return;
   }
   cjob *j = NULL;
   uint8_t *env = NULL;
   size_t env_len = 0;
-  int64_t per_min = 0;
-  uint32_t audio_ms = 0;
+  uint32_t audio_ms = a->audio_ms;
   cnode *n = NULL;
-  int need = coord_plain_min_trust(req, NULL), st = 0;
+  int st = 0;
   const char *code = NULL;
-  if (need < 0) {
-    reject(c, req, 400, "invalid_value", "min_trust",
-           "Gloam-Min-Trust must be none, software, tpm, measured or confidential.");
-  } else if (!coord_chat_model_served(c, r.model)) {
-    reject(c, req, 404, "model_not_found", "model",
-           "The model does not exist or is not served right now.");
-  } else if (coord_store_audio_price_get(c->store, r.model, &per_min) < 0) {
-    reject(c, req, 404, "model_not_found", "model", "The model is not offered for audio.");
-  } else if (measure(c, req, &r, &audio_ms) < 0) {
-    /* answered */
-  } else if (!(n = coord_plain_pick_why(c, r.model, 0, need, &st, &code))) {
+  if (!(n = coord_plain_pick_why(c, r.model, 0, a->need, &st, &code))) {
     reject(c, req, st, code, NULL,
            st == 503 ? "No node serving this model meets the requested trust level."
                      : "All nodes serving this model are busy.");
   } else if (!(j = make_job(c, n, &r, body, len, audio_ms, &env, &env_len))) {
     reject(c, req, 500, "internal", NULL, "Cannot seal the request.");
   } else {
-    j->account = account;
-    j->need_trust = need; /* failover keeps the policy */
-    j->audio_price = per_min;
-    j->reserved = audio_cost(audio_ms + audio_claim_slack_ms(audio_ms), per_min);
+    j->account = a->account;
+    j->need_trust = a->need; /* failover keeps the policy */
+    j->audio_price = a->per_min;
+    j->reserved = audio_cost(audio_ms + audio_claim_slack_ms(audio_ms), a->per_min);
     int rc = j->reserved < 0
                  ? GLOAM_ERANGE
-                 : coord_store_reserve(c->store, j->id_hex, account, r.model, j->reserved);
+                 : coord_store_reserve(c->store, j->id_hex, a->account, r.model, j->reserved);
     if (rc == GLOAM_EPOLICY)
       reject(c, req, 402, "insufficient_balance", NULL,
              "Your balance does not cover the cost of this audio.");
@@ -173,6 +194,65 @@ static void plain(struct evhttp_request *req, coord *c, int64_t account, bool tr
   }
   if (j) coord_job_free(j);
   gloam_seal_free(env, env_len);
+  audio_req_free(&r);
+}
+
+static void measure_done(void *ud) {
+  speech_admit *a = ud;
+  if (!a->gone) {
+    evhttp_connection_set_closecb(a->evcon, NULL, NULL);
+    if (a->c->wq_closing)
+      reject(a->c, a->req, 503, "shutting_down", NULL, "The coordinator is shutting down.");
+    else if (a->rc < 0)
+      reject(a->c, a->req, a->rc == GLOAM_ENOMEM ? 500 : 400,
+             a->rc == GLOAM_EUNSUPPORTED ? "unsupported_file" : "invalid_file", "file", a->err);
+    else
+      admit(a);
+  }
+  admit_free(a);
+}
+
+static void plain(struct evhttp_request *req, coord *c, int64_t account, bool translate) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  const uint8_t *body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : (const uint8_t *)"";
+  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  audio_req r;
+  audio_req_error e;
+  mp_limits lim;
+  mp_limits_init(&lim);
+  lim.max_body = c->cfg.max_upload_bytes;
+  if (audio_req_parse(body, len, ct, translate, &lim, &r, &e) < 0) {
+    reject(c, req, e.status, e.code, e.param[0] ? e.param : NULL, e.message);
+    return;
+  }
+  int64_t per_min = 0;
+  int need = coord_plain_min_trust(req, NULL);
+  speech_admit *a = NULL;
+  if (need < 0) {
+    reject(c, req, 400, "invalid_value", "min_trust",
+           "Gloam-Min-Trust must be none, software, tpm, measured or confidential.");
+  } else if (!coord_chat_model_served(c, r.model)) {
+    reject(c, req, 404, "model_not_found", "model",
+           "The model does not exist or is not served right now.");
+  } else if (coord_store_audio_price_get(c->store, r.model, &per_min) < 0) {
+    reject(c, req, 404, "model_not_found", "model", "The model is not offered for audio.");
+  } else if (!(a = mem_calloc(1, sizeof *a)) || !(a->file = mem_dup(r.file, r.file_len))) {
+    if (a) mem_free(a);
+    reject(c, req, 500, "internal", NULL, "Out of memory.");
+  } else {
+    *a = (speech_admit){.c = c,
+                        .req = req,
+                        .evcon = evhttp_request_get_connection(req),
+                        .account = account,
+                        .per_min = per_min,
+                        .translate = translate,
+                        .need = need,
+                        .file = a->file,
+                        .file_len = r.file_len};
+    evhttp_connection_set_closecb(a->evcon, admit_gone, a);
+    coord_offload(c, measure_work, measure_done, a);
+  }
   audio_req_free(&r);
 }
 
