@@ -16,6 +16,7 @@ pkg_check_modules(TSS2     REQUIRED IMPORTED_TARGET tss2-esys tss2-tctildr tss2-
 pkg_check_modules(SECCOMP  REQUIRED IMPORTED_TARGET libseccomp)
 pkg_check_modules(LIBPQ    REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(FFMPEG   REQUIRED IMPORTED_TARGET libavformat libavcodec libswresample libavutil)
+pkg_check_modules(LIBPNG   REQUIRED IMPORTED_TARGET libpng)
 find_library(MATH_LIB m REQUIRED)
 
 # Debian's libwslay-dev ships no pkg-config file.

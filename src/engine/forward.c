@@ -156,7 +156,7 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
   const model_config *c = m->cfg;
   int H = c->hidden, half = c->head_dim / 2;
 
-  embed(w, m, tokens, T);
+  if (tokens) embed(w, m, tokens, T); /* else the caller filled w->x (input embeddings) */
   capture(capture_buf, H, 0, w->x, T);
   size_t tab = (size_t)w->n_rows * half;
   for (int t = 0; t < T; t++) {
@@ -185,7 +185,7 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
       kern_rmsnorm(w->o + (size_t)i * H, w->x + (size_t)w->out_rows[i] * H, m->out_norm, H,
                    c->rms_eps, c->norm_w_offset);
   }
-  if (n_out == 0) return 0;
+  if (n_out == 0 || !logits) return 0; /* !logits: the normed rows stay in w->o */
   mm(w, &m->lm_head, w->o, logits, n_out);
   float cap = c->final_logit_softcap;
   if (cap > 0) {
