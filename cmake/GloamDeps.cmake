@@ -17,6 +17,7 @@ pkg_check_modules(SECCOMP  REQUIRED IMPORTED_TARGET libseccomp)
 pkg_check_modules(CURL     REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(LIBPQ    REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(FFMPEG   REQUIRED IMPORTED_TARGET libavformat libavcodec libswresample libavutil)
+pkg_check_modules(LIBPNG   REQUIRED IMPORTED_TARGET libpng)
 find_library(MATH_LIB m REQUIRED)
 
 # Debian's libwslay-dev ships no pkg-config file.

@@ -41,6 +41,8 @@
 
 /* Subcommands, called from engine_main.c's table. */
 int cmd_make_random(int argc, char **argv);
+int make_random_janus_cmd(const char *out, const char *shape, const char *dtype,
+                          uint64_t seed); /* engine_image_cmd.c */
 int cmd_make_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
@@ -74,6 +76,8 @@ int cmd_make_random(int argc, char **argv) {
             "--dtype f16|q8_0|q4_0 --out FILE.gguf [--seed S]\n");
     return 2;
   }
+  if (strcmp(arch, "janus") == 0) /* a Hugging Face directory (make_random_janus.h) */
+    return make_random_janus_cmd(out, shape, dt, (uint64_t)seed);
   make_random_opts o = {.arch = arch, .shape = shape, .seed = (uint64_t)seed};
   if (strcmp(dt, "f16") == 0)
     o.type = DT_F16;

@@ -60,3 +60,25 @@ char *cli_read_file(const char *path, size_t max, size_t *out_len) {
   *out_len = n;
   return data;
 }
+
+int cli_ids(const char *s, int max, int32_t **out) {
+  *out = NULL;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)(max > 0 ? max : 1));
+  int n = 0;
+  while (ids && *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || v < 0 || v > INT32_MAX || n == max || (*end && *end != ',') ||
+        (*end == ',' && !end[1]))
+      break;
+    ids[n++] = (int32_t)v;
+    s = *end ? end + 1 : end;
+  }
+  if (!ids || *s || n == 0) {
+    free(ids);
+    return -1;
+  }
+  *out = ids;
+  return n;
+}

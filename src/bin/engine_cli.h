@@ -10,6 +10,7 @@
 #define GLOAM_BIN_ENGINE_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The value after `--name` in argv, or NULL (borrowed from argv). */
 const char *cli_opt(int argc, char **argv, const char *name);
@@ -19,5 +20,9 @@ int cli_flag(int argc, char **argv, const char *name);
  * printing why to stderr (cannot open, read error, more than max bytes,
  * out of memory). */
 char *cli_read_file(const char *path, size_t max, size_t *out_len);
+/* A comma-separated list of non-negative ids ("1,2,3"), at most max of
+ * them, into *out (malloc'd). Returns the count, or -1 (syntax, range,
+ * count, memory). */
+int cli_ids(const char *s, int max, int32_t **out);
 
 #endif

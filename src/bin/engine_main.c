@@ -322,6 +322,7 @@ int cmd_make_random(int argc, char **argv);  /* engine_bench_cmd.c */
 int cmd_make_demo(int argc, char **argv);    /* engine_bench_cmd.c */
 int cmd_bench(int argc, char **argv);        /* engine_bench_cmd.c */
 int cmd_transcribe(int argc, char **argv);   /* engine_speech_cmd.c */
+int cmd_imagine(int argc, char **argv);      /* engine_image_cmd.c */
 
 static const subcommand commands[] = {
     {"logits", cmd_logits, "--model PATH --ids 1,2,3 --out FILE: float32 logits [n, vocab]"},
@@ -335,13 +336,16 @@ static const subcommand commands[] = {
     {"parse-output", cmd_parse_output,
      "(--text S | --text-file F) [--format F | --tokenizer DIR] [--stream]: message JSON"},
     {"make-random", cmd_make_random,
-     "--arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b --dtype f16|q8_0|q4_0 --out FILE"},
+     "--arch qwen3|llama --shape qwen3-0.6b|llama-3.2-1b --dtype f16|q8_0|q4_0 --out FILE"
+     " (--arch janus --shape janus-pro-1b|janus-pro-7b --dtype bf16|f16 --out DIR)"},
     {"make-demo", cmd_make_demo,
      "--out DIR --tokenizer DIR [--seed S]: the demo model (tiny Qwen3, real vocabulary)"},
     {"bench", cmd_bench,
      "--model FILE [--prompt-tokens N --gen-tokens N --threads N --batch B --repeat R]"},
     {"transcribe", cmd_transcribe,
      "--model DIR --audio FILE [--language en] [--task transcribe|translate] [--timestamps]: text"},
+    {"imagine", cmd_imagine,
+     "--model DIR (--prompt TEXT | --prompt-ids 1,2,3) --out FILE.png [--seed N --cfg 5]: image"},
     /* other modules add their subcommands here, one row each */
 };
 

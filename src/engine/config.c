@@ -448,6 +448,10 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
   int rc;
   const char *mt = json_string_value(json_object_get(top, "model_type"));
   if (!mt) return err_set(err, GLOAM_EFORMAT, "config: missing \"model_type\"");
+  const json_t *tc = json_object_get(top, "text_config");
+  /* Janus (image generation, janus_load.c) wraps a Llama: load that */
+  bool janus = strcmp(mt, "janus") == 0 && json_is_object(tc);
+  if (janus && !(mt = json_string_value(json_object_get(tc, "model_type")))) mt = "llama";
   c->arch = config_arch_from_name(mt);
   if (c->arch == ARCH_UNKNOWN)
     return err_set(err, GLOAM_EUNSUPPORTED,
@@ -457,8 +461,7 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
                    mt);
   snprintf(c->model_type, sizeof c->model_type, "%s", mt);
   const json_t *o = top;
-  const json_t *tc = json_object_get(top, "text_config");
-  bool wrapper = strcmp(mt, "gemma3") == 0 || strcmp(mt, "gemma4") == 0 ||
+  bool wrapper = janus || strcmp(mt, "gemma3") == 0 || strcmp(mt, "gemma4") == 0 ||
                  strcmp(mt, "qwen3_5") == 0 || strcmp(mt, "qwen3_5_moe") == 0;
   if (wrapper && json_is_object(tc)) o = tc; /* multimodal wrapper */
   if ((rc = get_int(o, "num_hidden_layers", NO_DEFAULT, 1, MODEL_MAX_LAYERS, &c->n_layers, err)) <
@@ -485,7 +488,11 @@ static int parse_obj(model_config *c, const json_t *top, char *err) {
   if ((rc = parse_act(o, c, err)) < 0) return rc;
   bool tie_def = c->arch == ARCH_GEMMA3 || c->arch == ARCH_GEMMA4;
   if ((rc = get_bool(o, "tie_word_embeddings", tie_def, &c->tie_embeddings, err)) < 0) return rc;
-  if (o != top && !json_object_get(o, "tie_word_embeddings") &&
+  /* the wrapper's tie_word_embeddings applies when the text config has none
+   * or, for Janus (whose lm_head belongs to the wrapper), whenever present */
+  bool top_tie = janus ? json_object_get(top, "tie_word_embeddings") != NULL
+                       : !json_object_get(o, "tie_word_embeddings");
+  if (o != top && top_tie &&
       (rc = get_bool(top, "tie_word_embeddings", tie_def, &c->tie_embeddings, err)) < 0)
     return rc;
   if ((rc = get_bool(o, "attention_bias", false, &c->attn_bias, err)) < 0) return rc;

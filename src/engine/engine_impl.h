@@ -183,7 +183,10 @@ struct gloam_session {
  * session's cache up to pos[r]), then the logits of the n_out rows
  * w->out_rows[0..n_out) into logits [n_out, vocab]. capture: NULL or the
  * hidden-state hook buffer. cancel: NULL or a flag checked (and consumed)
- * before every layer. Returns 0 or GLOAM_ECANCELED. Never allocates. */
+ * before every layer. Returns 0 or GLOAM_ECANCELED. Never allocates.
+ * Hooks for image generation (janus_gen.c): tokens NULL takes the input
+ * embeddings [T, hidden] the caller wrote into w->x; logits NULL stops after
+ * the final norm, leaving the n_out normed rows [n_out, hidden] in w->o. */
 int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T, int n_out,
                  float *logits, float *capture, atomic_bool *cancel);
 
@@ -194,6 +197,9 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
 void forward_embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int T);
 int forward_finish(eng_work *w, const gloam_model *m, int T, int n_out, float *logits,
                    float *capture);
+/* gloam_sampler_new() for logits of n_vocab values that are not the model's
+ * vocabulary (image tokens, janus_gen.c). 0, GLOAM_EINVAL, GLOAM_ENOMEM. */
+int sampler_new_vocab(gloam_sampler **out, int n_vocab, const gloam_sampler_params *params);
 
 /* Test hook: the next gloam_session_eval() (which must run in one step)
  * writes its hidden states [n_layers + 1, T, hidden] to buf, as Hugging

@@ -188,7 +188,7 @@ int forward_rows(eng_work *w, const gloam_model *m, const int32_t *tokens, int T
   int H = c->hidden, half = c->rope_dim / 2;
   if (m->g4) return gemma4_forward_rows(w, m, tokens, T, n_out, logits, capture_buf, cancel);
 
-  forward_embed(w, m, tokens, T);
+  if (tokens) forward_embed(w, m, tokens, T); /* else the caller filled w->x (input embeddings) */
   capture(capture_buf, H, 0, w->x, T);
   size_t tab = (size_t)w->n_rows * half;
   for (int t = 0; t < T; t++) {
@@ -225,7 +225,7 @@ int forward_finish(eng_work *w, const gloam_model *m, int T, int n_out, float *l
       kern_rmsnorm(w->o + (size_t)i * H, w->x + (size_t)w->out_rows[i] * H, m->out_norm, H,
                    c->rms_eps, c->norm_w_offset);
   }
-  if (n_out == 0) return 0;
+  if (n_out == 0 || !logits) return 0; /* !logits: the normed rows stay in w->o */
   mm(w, &m->lm_head, w->o, logits, n_out);
   float cap = c->final_logit_softcap;
   if (cap > 0) {

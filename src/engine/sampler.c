@@ -95,13 +95,18 @@ static bool params_ok(const gloam_sampler_params *p) {
 int gloam_sampler_new(gloam_sampler **out, const gloam_model *m,
                       const gloam_sampler_params *params) {
   if (!out || !m) return GLOAM_EINVAL;
+  return sampler_new_vocab(out, gloam_model_n_vocab(m), params);
+}
+
+int sampler_new_vocab(gloam_sampler **out, int n_vocab, const gloam_sampler_params *params) {
+  if (!out || n_vocab < 1) return GLOAM_EINVAL;
   *out = NULL;
   gloam_sampler_params p = params ? *params : gloam_sampler_default_params();
   if (!params_ok(&p)) return GLOAM_EINVAL;
   gloam_sampler *smp = mem_calloc(1, sizeof *smp);
   if (!smp) return GLOAM_ENOMEM;
   smp->p = p;
-  smp->n_vocab = gloam_model_n_vocab(m);
+  smp->n_vocab = n_vocab;
   smp->hist_cap = p.penalty_last_n > 0 && p.penalty_last_n < SAMPLER_MAX_HISTORY
                       ? p.penalty_last_n
                       : SAMPLER_MAX_HISTORY;
