@@ -186,9 +186,12 @@ typedef struct gloam_chat_opts {
    * audio_ms, which the coordinator reserves the price for). */
   const char *model;
   uint32_t audio_ms;
+  /* images/generations: the images requested (the envelope's n_images,
+   * which the coordinator reserves n x the image price for); with model. */
+  uint32_t n_images;
 } gloam_chat_opts;
 #define GLOAM_CHAT_OPTS_INIT \
-  { -1, NULL, 0, NULL, NULL, 0 }
+  { -1, NULL, 0, NULL, NULL, 0, 0 }
 
 typedef struct gloam_chat_result {
   int http_status;                          /* the coordinator's status (0: no answer) */

@@ -40,6 +40,7 @@ extern "C" {
 #define GLOAM_RECEIPT_WEIGHTS_MAX 128
 #define GLOAM_RECEIPT_MAX_JWS 4096
 #define GLOAM_RECEIPT_MAX_INT 9007199254740991ULL /* 2^53 - 1: exact in JS */
+#define GLOAM_RECEIPT_MAX_IMAGES 4
 
 typedef struct gloam_receipt_claims {
   uint32_t version; /* GLOAM_RECEIPT_VERSION */
@@ -53,6 +54,11 @@ typedef struct gloam_receipt_claims {
   /* Audio endpoints: milliseconds of audio transcribed (the billed unit);
    * 0 for chat. Encoded only when non-zero, after completion_tokens. */
   uint64_t audio_ms;
+  /* Image endpoints: images generated (the billed unit) and the SHA-256 of
+   * each PNG, in order; 0 otherwise. Encoded only when non-zero, after
+   * audio_ms, as "images":N,"images_sha256":"<64 hex per image>". */
+  uint64_t images;
+  uint8_t images_sha256[GLOAM_RECEIPT_MAX_IMAGES][32];
   uint64_t price_micro_usd;
   uint64_t started_ms, finished_ms; /* Unix ms */
 } gloam_receipt_claims;

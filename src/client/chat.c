@@ -45,6 +45,7 @@ struct chat_op {
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   char endpoint[GLOAM_SEAL_ENDPOINT_MAX + 1];
   uint32_t audio_ms; /* audio endpoints: the measured duration */
+  uint32_t n_images; /* images/generations: the images requested */
   char only_node[GLOAM_SEAL_NODE_ID_MAX + 1];
   uint32_t max_output;
   gloam_policy policy;
@@ -264,6 +265,7 @@ static int try_next(chat_op *op) {
   snprintf(h.model, sizeof h.model, "%s", op->model);
   snprintf(h.endpoint, sizeof h.endpoint, "%s", op->endpoint);
   h.audio_ms = op->audio_ms;
+  h.n_images = op->n_images;
   char e[GLOAM_ERR_LEN];
   int rc = gloam_seal_request(&h, op->cur->hpke_pk, 32, (const uint8_t *)op->body, op->body_len,
                               &op->env, &op->env_len, &op->sc, e);
@@ -334,11 +336,14 @@ static void nodes_done(int rc, int status, const char *body, size_t len, void *u
 /* ---- start ------------------------------------------------------------ */
 
 static int parse_body(chat_op *op, const gloam_chat_opts *o, char *err) {
-  if (o && o->model) { /* an audio upload: the caller validated it */
-    if (!o->model[0] || strlen(o->model) > GLOAM_SEAL_MODEL_MAX || o->audio_ms == 0)
-      return err_set(err, GLOAM_EINVAL, "an audio request needs a model and its duration");
+  if (o && o->model) { /* audio or images: the caller validated the body */
+    if (!o->model[0] || strlen(o->model) > GLOAM_SEAL_MODEL_MAX ||
+        (o->audio_ms == 0) == (o->n_images == 0))
+      return err_set(err, GLOAM_EINVAL,
+                     "an audio or image request needs a model and its duration or image count");
     snprintf(op->model, sizeof op->model, "%s", o->model);
     op->audio_ms = o->audio_ms;
+    op->n_images = o->n_images;
     return 0;
   }
   json_t *j = NULL;

@@ -23,6 +23,7 @@
 
 #include "client/client_impl.h"
 #include "client/proxy_audio.h"
+#include "client/proxy_image.h"
 #include "client/sse.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -43,6 +44,7 @@ struct client_proxy {
   const gloam_client *c;
   struct evhttp *http;
   http_router *router;
+  proxy_images *images; /* response_format url (proxy_image.c) */
   int inflight;
 };
 
@@ -61,6 +63,7 @@ typedef struct preq {
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   int64_t created;
   int audio, audio_format; /* an audio upload (proxy_audio.c) and its response_format */
+  int image, image_format; /* an image generation (proxy_image.c) and its response_format */
 } preq;
 
 static void preq_free(preq *r) {
@@ -208,6 +211,13 @@ static void finish_stream(preq *r, int rc, gloam_chat_result *res, const char *e
 
 static void finish_whole(preq *r, int rc, gloam_chat_result *res, const char *err) {
   json_t *j = NULL;
+  if (r->image && rc == 0) { /* checked against the receipt's image hashes */
+    unwatch(r);
+    add_gloam_headers(r, res->node_id, res->trust);
+    proxy_image_send(r->req, r->p->images, r->acc.data, r->acc.len,
+                     (enum image_format)r->image_format, &res->claims, gloam_field(res));
+    return;
+  }
   if (r->audio && rc == 0) { /* the node's body in its response_format */
     unwatch(r);
     add_gloam_headers(r, res->node_id, res->trust);
@@ -387,6 +397,44 @@ static void h_translations(struct evhttp_request *req, const http_params *params
   h_audio(req, ud, true);
 }
 
+/* POST /v1/images/generations: the JSON body sealed for the node
+ * (client-sealed) with its image count; GET /v1/images/files/{name}. */
+static void h_images(struct evhttp_request *req, const http_params *params, void *ud) {
+  client_proxy *p = ud;
+  const uint8_t *body;
+  size_t len;
+  image_req ir;
+  if (proxy_image_admit(req, &body, &len, &ir) < 0) return;
+  preq *r = preq_new(p, req);
+  if (!r) {
+    image_req_free(&ir);
+    return;
+  }
+  r->image = 1;
+  r->image_format = (int)ir.format;
+  snprintf(r->model, sizeof r->model, "%s", ir.model);
+  gloam_chat_opts o = GLOAM_CHAT_OPTS_INIT;
+  o.endpoint = IMAGE_ENDPOINT;
+  o.model = ir.model;
+  o.n_images = (uint32_t)ir.n;
+  chat_op_cbs cbs = {on_start, on_chunk, on_done};
+  char err[GLOAM_ERR_LEN];
+  int rc = chat_op_start(p->base, p->c, (const char *)body, len, &o, &cbs, r, &r->op, err);
+  image_req_free(&ir);
+  if (rc < 0) {
+    send_error(r, rc == GLOAM_EINVAL ? 400 : 500,
+               rc == GLOAM_EINVAL ? "invalid_request" : "internal", err);
+    preq_free(r);
+    return;
+  }
+  watch(r);
+}
+
+static void h_image_file(struct evhttp_request *req, const http_params *params, void *ud) {
+  client_proxy *p = ud;
+  proxy_image_file(req, p->images, http_param(params, "name"));
+}
+
 /* ---- models and health ------------------------------------------------- */
 
 /* ---- relayed GETs: models, nodes, balance, usage ----------------------- */
@@ -444,6 +492,10 @@ int client_proxy_new(client_proxy **out, struct event_base *base, const gloam_cl
     rc = http_router_add(p->router, HTTP_POST, "/v1/audio/transcriptions", h_transcriptions, p);
   if (rc == 0)
     rc = http_router_add(p->router, HTTP_POST, "/v1/audio/translations", h_translations, p);
+  if (rc == 0) rc = proxy_images_new(&p->images);
+  if (rc == 0) rc = http_router_add(p->router, HTTP_POST, "/v1/images/generations", h_images, p);
+  if (rc == 0)
+    rc = http_router_add(p->router, HTTP_GET, "/v1/images/files/{name}", h_image_file, p);
   static const char *const relayed[] = {"/v1/models", "/v1/models/{id*}", "/v1/nodes",
                                         "/v1/balance", "/v1/usage"};
   for (size_t i = 0; rc == 0 && i < sizeof relayed / sizeof relayed[0]; i++)
@@ -463,5 +515,6 @@ void client_proxy_free(client_proxy *p) {
   if (!p) return;
   if (p->http) evhttp_free(p->http);
   http_router_free(p->router);
+  proxy_images_free(p->images);
   mem_free(p);
 }

@@ -16,8 +16,8 @@
 
 typedef struct opts {
   const char *db, *name, *model, *label;
-  int64_t account, amount, credit, in_price, out_price, audio_price;
-  int have_account, have_amount, have_in, have_out, have_audio;
+  int64_t account, amount, credit, in_price, out_price, audio_price, image_price;
+  int have_account, have_amount, have_in, have_out, have_audio, have_image;
 } opts;
 
 static int parse_i64(const char *s, int64_t *out) {
@@ -58,6 +58,8 @@ static int parse_opts(int argc, char **argv, int first, opts *o, FILE *errf) {
       bad = parse_i64(v, &o->out_price), o->have_out = 1;
     else if (strcmp(a, "--audio-minute") == 0)
       bad = parse_i64(v, &o->audio_price), o->have_audio = 1;
+    else if (strcmp(a, "--image") == 0)
+      bad = parse_i64(v, &o->image_price), o->have_image = 1;
     else {
       fprintf(errf, "gloam-coord admin: unknown option %s\n", a);
       return -1;
@@ -81,6 +83,7 @@ static void usage(FILE *f) {
           "  credit --account ID --amount MICRO_USD          add funds\n"
           "  set-price --model M --input P --output P        micro-USD per million tokens\n"
           "  set-price --model M --audio-minute P            micro-USD per audio minute (Whisper)\n"
+          "  set-price --model M --image P                   micro-USD per image (Janus)\n"
           "  balance --account ID\n"
           "  earnings --account ID                           an operator's earnings\n"
           "  check                                           verify the ledger invariants\n");
@@ -126,6 +129,15 @@ static int run_cmd(coord_store *s, const char *cmd, const opts *o, FILE *out, FI
     if (rc == 0) rc = coord_store_balance(s, o->account, &v);
     if (rc == 0)
       fprintf(out, "{\"account\":%" PRId64 ",\"balance_micro_usd\":%" PRId64 "}\n", o->account, v);
+  } else if (strcmp(cmd, "set-price") == 0 && o->have_image) {
+    if (!o->model || o->have_in || o->have_out || o->have_audio) goto need;
+    if (o->image_price > 1000000000000) {
+      fprintf(errf, "gloam-coord admin: price above $1,000,000 per image\n");
+      return GLOAM_ERANGE;
+    }
+    rc = coord_store_image_price_set(s, o->model, o->image_price);
+    if (rc == 0)
+      fprintf(out, "{\"model\":\"%s\",\"image_price\":%" PRId64 "}\n", o->model, o->image_price);
   } else if (strcmp(cmd, "set-price") == 0 && o->have_audio) {
     if (!o->model || o->have_in || o->have_out) goto need;
     if (o->audio_price > 1000000000000) {

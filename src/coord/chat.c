@@ -36,6 +36,7 @@
 #include "coord/anthropic.h"
 #include "coord/coord_impl.h"
 #include "http/error.h"
+#include "http/image_req.h"
 #include "http/sse.h"
 
 #define MAX_OUTPUT_TOKENS (1u << 20)
@@ -290,7 +291,10 @@ void coord_job_settled(cjob *j, int rc, const char *why, const char *receipt, in
   int bk = 0;
   while (bk < COORD_LAT_BUCKETS && ms > coord_lat_bounds_ms[bk]) bk++;
   c->m.lat_bucket[bk]++;
-  if (j->sc && j->endpoint) {
+  if (j->sc && j->endpoint && j->n_images) {
+    json_decref(body);
+    coord_image_on_done(j, receipt, cost);
+  } else if (j->sc && j->endpoint) {
     json_decref(body);
     coord_speech_on_done(j, receipt, cost);
   } else if (j->sc) {
@@ -353,6 +357,8 @@ int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint
   if (msg && j->audio_price > 0) /* speech.c: billed per audio minute */
     json_object_set_new(json_object_get(msg, "price"), "audio_per_minute",
                         json_integer(j->audio_price));
+  if (msg && j->image_price > 0) /* image.c: billed per image */
+    json_object_set_new(json_object_get(msg, "price"), "image_price", json_integer(j->image_price));
   int rc = coord_node_send_json(n, msg);
   if (rc == 0) rc = coord_node_send_bin(n, NODE_BIN_ENVELOPE, j->id, env, len);
   if (rc < 0) return rc;
@@ -400,7 +406,9 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   const char *audio = NULL; /* the audio endpoint this route takes (speech.c) */
   if (route && strcmp(route, "/v1/audio/transcriptions") == 0) audio = "audio/transcriptions";
   if (route && strcmp(route, "/v1/audio/translations") == 0) audio = "audio/translations";
-  if (len == 0 || len > (audio ? c->cfg.max_upload_bytes : c->cfg.max_body_bytes)) {
+  bool image = route && strcmp(route, "/v1/images/generations") == 0; /* image.c */
+  if (image) audio = IMAGE_ENDPOINT; /* a non-chat endpoint, billed per image below */
+  if (len == 0 || len > (audio && !image ? c->cfg.max_upload_bytes : c->cfg.max_body_bytes)) {
     coord_chat_reject(c, req, len ? 413 : 400, "invalid_envelope", NULL,
                       "The sealed body is empty or too large.");
     return;
@@ -438,8 +446,10 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
     coord_chat_reject(c, req, 429, "node_busy", NULL, "The node has no free slot.");
     return;
   }
-  int64_t in_p = 0, out_p = 0, audio_p = 0, max_cost;
-  if (audio) {
+  int64_t in_p = 0, out_p = 0, audio_p = 0, image_p = 0, max_cost;
+  if (image) {
+    if (coord_image_sealed_price(c, req, &h, &image_p, &max_cost) < 0) return;
+  } else if (audio) {
     if (coord_speech_sealed_price(c, req, &h, &audio_p, &max_cost) < 0) return;
   } else if (coord_store_price_get(c->store, h.model, &in_p, &out_p) < 0) {
     coord_chat_reject(c, req, 404, "model_not_found", "model",
@@ -472,6 +482,8 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   j->endpoint = audio;
   j->audio_price = audio_p;
   j->audio_ms = h.audio_ms;
+  j->image_price = image_p;
+  j->n_images = image ? h.n_images : 0;
   j->reserved = max_cost;
   j->start_ms = time_mono_ms();
   int rc = coord_store_reserve(c->store, j->id_hex, account, h.model, max_cost);

@@ -239,6 +239,7 @@ bool coord_plain_retry(cjob *j) {
   snprintf(h.endpoint, sizeof h.endpoint, "%s", j->endpoint ? j->endpoint : "chat/completions");
   h.max_output_tokens = j->endpoint ? 0 : j->max_output_tokens;
   h.audio_ms = j->audio_ms;
+  h.n_images = j->n_images;
   uint8_t *env = NULL;
   size_t env_len = 0;
   gloam_seal_client *sc = NULL;

@@ -102,6 +102,8 @@ struct cjob {
   int64_t audio_price;  /* micro-USD per audio minute */
   uint32_t audio_ms;    /* the claimed duration */
   int audio_format;     /* enum audio_format of a coordinator-sealed answer */
+  int64_t image_price;  /* image.c: micro-USD per image */
+  uint32_t n_images;    /* image.c: the images requested */
 };
 
 #define COORD_STATUS_MAX 600
@@ -276,5 +278,29 @@ int coord_speech_receipt_cost(const cjob *j, const gloam_receipt_claims *cl, int
                               char *err);
 /* chat.c, after settlement of a coordinator-sealed audio job. */
 void coord_speech_on_done(cjob *j, const char *receipt, int64_t cost);
+/* speech.c, shared by the non-chat endpoints (audio, images): a new job
+ * for a coordinator-sealed request, body sealed to n with the envelope's
+ * endpoint (static) and billed units; NULL on failure. */
+cjob *coord_unit_job(coord *c, cnode *n, const char *model, const char *endpoint, uint32_t audio_ms,
+                     uint32_t n_images, const uint8_t *body, size_t len, uint8_t **env,
+                     size_t *env_len);
+/* Reserves j->reserved for j->account and dispatches j to n; true when the
+ * job is owned by the node now, false when req was answered (what: "audio",
+ * "image request" for the 402 message). */
+bool coord_unit_dispatch(coord *c, struct evhttp_request *req, cjob *j, cnode *n,
+                         const uint8_t *env, size_t env_len, const char *what);
+
+/* image.c: /v1/images/generations (docs/images.md). */
+void coord_image_handle(struct evhttp_request *req, coord *c, int64_t account);
+/* Client-sealed admission of an image envelope (n_images, per-image
+ * price); answers the client itself and returns < 0 when refused. */
+int coord_image_sealed_price(coord *c, struct evhttp_request *req, const gloam_seal_header *h,
+                             int64_t *per_image, int64_t *max_cost);
+/* ledger.c (worker thread): the amount to charge for a verified image
+ * receipt; GLOAM_EAUTH when its count or price is wrong. */
+int coord_image_receipt_cost(const cjob *j, const gloam_receipt_claims *cl, int64_t *out_cost,
+                             char *err);
+/* chat.c, after settlement of a coordinator-sealed image job. */
+void coord_image_on_done(cjob *j, const char *receipt, int64_t cost);
 
 #endif

@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/image_req.h"
 #include "net/workq.h"
 
 #define LEDGER_THREADS 2
@@ -195,7 +196,10 @@ static int check_receipt(const settle_task *t, gloam_receipt_claims *cl, int64_t
     return err_set(err, GLOAM_EAUTH, "receipt token counts differ from usage");
   if (cl->completion_tokens > j->max_output_tokens || cl->prompt_tokens > j->body_len)
     return err_set(err, GLOAM_EAUTH, "token counts exceed what the request allows");
-  if (j->endpoint) { /* audio: priced per minute (speech.c) */
+  if (j->n_images) { /* images: priced per image (image.c) */
+    rc = coord_image_receipt_cost(j, cl, out_cost, err);
+    if (rc < 0) return rc;
+  } else if (j->endpoint) { /* audio: priced per minute (speech.c) */
     rc = coord_speech_receipt_cost(j, cl, out_cost, err);
     if (rc < 0) return rc;
   } else {
@@ -220,6 +224,15 @@ static void settle_work(void *arg) {
   if (t->rc < 0) {
     t->why = "receipt_invalid";
     return;
+  }
+  if (j->sc && j->n_images) { /* the PNGs opened here are the receipt's (image.c) */
+    json_t *o = NULL;
+    t->rc = j->acc ? image_resp_check(j->acc->data, j->acc->len, &cl, &o) : GLOAM_EFORMAT;
+    json_decref(o);
+    if (t->rc < 0) {
+      t->why = "receipt_invalid";
+      return;
+    }
   }
   if (j->sc && !j->stream && !j->endpoint) {
     json_error_t je;

@@ -408,6 +408,11 @@ static void h_translations(struct evhttp_request *req, const http_params *p, voi
   h_audio(req, ud, true);
 }
 
+static void h_images(struct evhttp_request *req, const http_params *p, void *ud) {
+  int64_t acct;
+  if (coord_auth_consumer(ud, req, &acct) == 0) coord_image_handle(req, ud, acct);
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static void on_sweep(evutil_socket_t fd, short what, void *ud) {
@@ -491,6 +496,7 @@ int coord_new(coord **out, struct event_base *base, const coord_config *cfg, cha
       {HTTP_POST, "/v1/embeddings", h_embeddings},
       {HTTP_POST, "/v1/audio/transcriptions", h_transcriptions},
       {HTTP_POST, "/v1/audio/translations", h_translations},
+      {HTTP_POST, "/v1/images/generations", h_images},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && rc == 0; i++)
     rc = http_router_add(c->router, routes[i].m, routes[i].pat, routes[i].h, c);

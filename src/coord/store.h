@@ -75,6 +75,9 @@ int coord_store_price_get(coord_store *s, const char *model, int64_t *in_per_mto
  * the model has no (or a zero) audio price. */
 int coord_store_audio_price_set(coord_store *s, const char *model, int64_t per_minute);
 int coord_store_audio_price_get(coord_store *s, const char *model, int64_t *per_minute);
+/* Image generation: micro-USD per image (same rules). */
+int coord_store_image_price_set(coord_store *s, const char *model, int64_t per_image);
+int coord_store_image_price_get(coord_store *s, const char *model, int64_t *per_image);
 
 int coord_store_balance(coord_store *s, int64_t account, int64_t *out);
 /* mint -> account. amount > 0. */

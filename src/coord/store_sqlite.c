@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +96,9 @@ static const char *const migrations[] = {
     /* 2: audio endpoints are priced per audio minute (docs/speech.md) */
     "ALTER TABLE prices ADD COLUMN audio_per_minute INTEGER NOT NULL DEFAULT 0"
     "  CHECK (audio_per_minute >= 0);",
+    /* 3: image generation is priced per image (docs/images.md) */
+    "ALTER TABLE prices ADD COLUMN image_price INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (image_price >= 0);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -356,23 +360,47 @@ int coord_store_price_get(coord_store *s, const char *model, int64_t *in_per_mto
   return r;
 }
 
-int coord_store_audio_price_set(coord_store *s, const char *model, int64_t per_minute) {
-  if (!model || !*model || strlen(model) > 128 || per_minute < 0)
+/* A per-unit price column of prices: audio_per_minute or image_price. */
+static int unit_price_set(coord_store *s, const char *model, bool image, int64_t v) {
+  if (!model || !*model || strlen(model) > 128 || v < 0)
     return err_set(s->err, GLOAM_EINVAL, "bad model or price");
   return run(
-      s,
-      prep(s,
-           "INSERT INTO prices(model,input_per_mtok,output_per_mtok,updated_at,audio_per_minute) "
-           "VALUES(?,0,0,?,?) ON CONFLICT(model) DO UPDATE SET "
-           "audio_per_minute=excluded.audio_per_minute,updated_at=excluded.updated_at",
-           "tii", model, time_wall_s(), per_minute));
+      s, prep(s,
+              image ? "INSERT INTO prices(model,input_per_mtok,output_per_mtok,updated_at,"
+                      "image_price) VALUES(?,0,0,?,?) ON CONFLICT(model) DO UPDATE SET "
+                      "image_price=excluded.image_price,updated_at=excluded.updated_at"
+                    : "INSERT INTO prices(model,input_per_mtok,output_per_mtok,updated_at,"
+                      "audio_per_minute) VALUES(?,0,0,?,?) ON CONFLICT(model) DO UPDATE SET "
+                      "audio_per_minute=excluded.audio_per_minute,updated_at=excluded.updated_at",
+              "tii", model, time_wall_s(), v));
+}
+
+static int unit_price_get(coord_store *s, const char *model, bool image, int64_t *v) {
+  int rc = one_int(s,
+                   prep(s,
+                        image ? "SELECT image_price FROM prices WHERE model=?"
+                              : "SELECT audio_per_minute FROM prices WHERE model=?",
+                        "t", model),
+                   v);
+  if (rc == 0 && *v <= 0)
+    rc = err_set(s->err, GLOAM_ENOENT, "no %s price", image ? "image" : "audio");
+  return rc;
+}
+
+int coord_store_audio_price_set(coord_store *s, const char *model, int64_t per_minute) {
+  return unit_price_set(s, model, false, per_minute);
 }
 
 int coord_store_audio_price_get(coord_store *s, const char *model, int64_t *per_minute) {
-  int rc = one_int(s, prep(s, "SELECT audio_per_minute FROM prices WHERE model=?", "t", model),
-                   per_minute);
-  if (rc == 0 && *per_minute <= 0) rc = err_set(s->err, GLOAM_ENOENT, "no audio price");
-  return rc;
+  return unit_price_get(s, model, false, per_minute);
+}
+
+int coord_store_image_price_set(coord_store *s, const char *model, int64_t per_image) {
+  return unit_price_set(s, model, true, per_image);
+}
+
+int coord_store_image_price_get(coord_store *s, const char *model, int64_t *per_image) {
+  return unit_price_get(s, model, true, per_image);
 }
 
 int coord_store_balance(coord_store *s, int64_t account, int64_t *out) {

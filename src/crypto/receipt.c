@@ -59,6 +59,8 @@ int receipt_claims_check(const gloam_receipt_claims *c, char *err) {
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (v[i] > GLOAM_RECEIPT_MAX_INT)
       return err_set(err, GLOAM_ERANGE, "receipt: integer claim above 2^53-1");
+  if (c->images > GLOAM_RECEIPT_MAX_IMAGES)
+    return err_set(err, GLOAM_ERANGE, "receipt: more than %d images", GLOAM_RECEIPT_MAX_IMAGES);
   if (c->finished_ms < c->started_ms)
     return err_set(err, GLOAM_EFORMAT, "receipt: finished before it started");
   return 0;
@@ -73,15 +75,23 @@ int receipt_claims_encode(const gloam_receipt_claims *c, char *out, size_t cap) 
   char audio[40] = ""; /* optional: only present when non-zero */
   if (c->audio_ms)
     snprintf(audio, sizeof audio, ",\"audio_ms\":%llu", (unsigned long long)c->audio_ms);
+  char images[40 + 64 * GLOAM_RECEIPT_MAX_IMAGES] = ""; /* optional, as audio_ms */
+  if (c->images) {
+    int k = snprintf(images, sizeof images, ",\"images\":%llu,\"images_sha256\":\"",
+                     (unsigned long long)c->images);
+    for (uint64_t i = 0; i < c->images && i < GLOAM_RECEIPT_MAX_IMAGES; i++)
+      k += (int)codec_hex_encode(c->images_sha256[i], 32, images + k, sizeof images - (size_t)k);
+    snprintf(images + k, sizeof images - (size_t)k, "\"");
+  }
   int n = snprintf(out, cap,
                    "{\"ver\":%u,\"node_id\":\"%s\",\"request_id\":\"%s\",\"request_sha256\":\"%s\","
                    "\"transcript_sha256\":\"%s\",\"model\":\"%s\",\"weights_digest\":\"%s\","
-                   "\"prompt_tokens\":%llu,\"completion_tokens\":%llu%s,\"price_micro_usd\":%llu,"
+                   "\"prompt_tokens\":%llu,\"completion_tokens\":%llu%s%s,\"price_micro_usd\":%llu,"
                    "\"started_ms\":%llu,\"finished_ms\":%llu}",
                    c->version, c->node_id, rid, req, tr, c->model, c->weights_digest,
                    (unsigned long long)c->prompt_tokens, (unsigned long long)c->completion_tokens,
-                   audio, (unsigned long long)c->price_micro_usd, (unsigned long long)c->started_ms,
-                   (unsigned long long)c->finished_ms);
+                   audio, images, (unsigned long long)c->price_micro_usd,
+                   (unsigned long long)c->started_ms, (unsigned long long)c->finished_ms);
   return n < 0 || (size_t)n >= cap ? GLOAM_ETOOBIG : n;
 }
 
@@ -112,8 +122,15 @@ int receipt_claims_parse(const char *p, size_t n, gloam_receipt_claims *c, char 
   int rc = GLOAM_EFORMAT;
   memset(c, 0, sizeof *c);
   bool has_audio = o && json_object_get(o, "audio_ms") != NULL;
-  if (!o || !json_is_object(o) || json_object_size(o) != (size_t)N_CLAIMS + has_audio) goto fail;
+  bool has_images = o && json_object_get(o, "images") != NULL;
+  if (!o || !json_is_object(o) ||
+      json_object_size(o) != (size_t)N_CLAIMS + has_audio + 2u * has_images)
+    goto fail;
   if (has_audio && (get_uint(o, "audio_ms", &c->audio_ms) < 0 || c->audio_ms == 0)) goto fail;
+  if (has_images && (get_uint(o, "images", &c->images) < 0 || c->images == 0 ||
+                     c->images > GLOAM_RECEIPT_MAX_IMAGES ||
+                     get_hex(o, "images_sha256", &c->images_sha256[0][0], 32 * c->images) < 0))
+    goto fail;
   if (get_uint(o, "ver", &ver) < 0 || ver > UINT32_MAX) goto fail;
   c->version = (uint32_t)ver;
   if (get_str(o, "node_id", c->node_id, GLOAM_SEAL_NODE_ID_MAX) < 0 ||

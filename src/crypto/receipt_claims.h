@@ -12,7 +12,7 @@
 
 #include "gloam/receipt.h"
 
-#define RECEIPT_PAYLOAD_MAX 1024
+#define RECEIPT_PAYLOAD_MAX 1536 /* with 4 image hashes: ~1.1 KB at the longest names */
 
 /* Validates claims (version, string alphabets and lengths, integer ranges,
  * times in order). err (may be NULL) gets the reason. */

@@ -54,7 +54,7 @@ typedef struct node_job_meta {
   char id_hex[33];
   char model[GLOAM_SEAL_MODEL_MAX + 1];
   uint32_t max_output_tokens;
-  int64_t in_price, out_price, audio_price, deadline_ms;
+  int64_t in_price, out_price, audio_price, image_price, deadline_ms;
 } node_job_meta;
 
 struct node_daemon {
@@ -146,7 +146,8 @@ static void send_register(node_daemon *d) {
       st.max_slots, "endpoints",
       node_engine_is_speech(d->eng)
           ? json_pack("[s,s]", "audio/transcriptions", "audio/translations")
-          : json_pack("[s]", "chat/completions"),
+      : node_engine_is_image(d->eng) ? json_pack("[s]", "images/generations")
+                                     : json_pack("[s]", "chat/completions"),
       "response_format", "keys", "hpke", "kem_id", 32, "public_key", pk, "receipt", "jwk", rjwk,
       "attestation", node_attestor_register_json(d->att), "posture", posture_json(d));
   json_t *hw = json_object_get(m, "hardware");
@@ -228,6 +229,8 @@ static void on_job_msg(node_daemon *d, json_t *msg) {
   m.out_price = out > 0 && out < ((json_int_t)1 << 40) ? out : 0;
   json_int_t ap = json_integer_value(json_object_get(price, "audio_per_minute"));
   m.audio_price = ap > 0 && ap < ((json_int_t)1 << 40) ? ap : 0;
+  json_int_t ip = json_integer_value(json_object_get(price, "image_price"));
+  m.image_price = ip > 0 && ip < ((json_int_t)1 << 40) ? ip : 0;
   m.deadline_ms = json_integer_value(json_object_get(msg, "deadline_ms"));
   m.set = true;
   d->pending = m;
@@ -267,6 +270,7 @@ static void on_envelope(node_daemon *d, const uint8_t *data, size_t len) {
   j->in_price = m.in_price;
   j->out_price = m.out_price;
   j->audio_price = m.audio_price;
+  j->image_price = m.image_price;
   j->deadline_ms = m.deadline_ms;
   j->conn_gen = d->gen;
   if (node_engine_submit(d->eng, j) < 0) {

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "gloam/chat.h"
 #include "gloam/engine.h"
+#include "gloam/image.h"
 #include "gloam/speech.h"
 #include "gloam/tokenizer.h"
 #include "node/engine_thread.h"
@@ -57,6 +58,7 @@ struct node_engine {
   char fingerprint[32];
   gloam_model *model;
   gloam_speech_model *speech; /* a Whisper node (speech_job.c); model is NULL then */
+  gloam_image_model *image;   /* a Janus node (image_job.c); model is NULL then */
   gloam_tokenizer *tok;
   gloam_chat_template *tmpl;
   gloam_seal_node *opener;

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/secure.h"
 #include "node/engine_int.h"
+#include "node/image_job.h"
 #include "node/speech_job.h"
 
 /* A strong reference that keeps libz linked: the tokenizer refers to it
@@ -126,8 +127,11 @@ static void start_jobs(node_engine *e, node_job *in, bool stopping) {
       continue;
     }
     set_busy(e, 1, false);
-    if (e->speech) { /* runs to its end here (speech_job.c) */
-      speech_job_run(e, s, j);
+    if (e->speech || e->image) { /* runs to its end here (speech_job.c, image_job.c) */
+      if (e->image)
+        image_job_run(e, s, j);
+      else
+        speech_job_run(e, s, j);
       set_busy(e, -1, true);
     } else if (job_begin(e, s, j) < 0) {
       set_busy(e, -1, false);
@@ -165,6 +169,7 @@ static void *engine_main(void *arg) {
 static int load_all(node_engine *e, char *err) {
   const node_config *c = e->cfg;
   if (speech_model_detect(c->model)) return speech_engine_load(e, err);
+  if (image_model_detect(c->model)) return image_engine_load(e, err);
   gloam_model_params mp = gloam_model_default_params();
   mp.quantize = (enum gloam_quant)c->quantize;
   int rc = gloam_model_load(&e->model, c->model, &mp, err);
@@ -198,7 +203,7 @@ static int make_slots(node_engine *e, char *err) {
     gloam_session_params sp = gloam_session_default_params();
     sp.n_ctx = c->n_ctx;
     sp.n_threads = threads;
-    int rc = e->speech ? 0 : gloam_session_new(&s->session, e->model, &sp);
+    int rc = e->speech || e->image ? 0 : gloam_session_new(&s->session, e->model, &sp);
     if (rc < 0) return err_set(err, rc, "cannot create session %d", i);
     if (!(s->frame = mem_alloc(NODE_FRAME_CAP))) return err_set(err, GLOAM_ENOMEM, "no memory");
   }
@@ -247,6 +252,10 @@ int node_engine_fd(const node_engine *e) {
 
 bool node_engine_is_speech(const node_engine *e) {
   return e->speech != NULL;
+}
+
+bool node_engine_is_image(const node_engine *e) {
+  return e->image != NULL;
 }
 
 int node_engine_submit(node_engine *e, node_job *j) {
@@ -327,6 +336,7 @@ void node_engine_stop(node_engine *e) {
   gloam_tokenizer_free(e->tok);
   gloam_model_free(e->model);
   speech_engine_free(e);
+  image_engine_free(e);
   gloam_seal_node_free(e->opener);
   pthread_cond_destroy(&e->out_cv);
   pthread_cond_destroy(&e->cv);

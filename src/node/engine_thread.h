@@ -48,6 +48,7 @@ typedef struct node_job {
   uint32_t max_output_tokens;  /* from the job message; 0: none */
   int64_t in_price, out_price; /* micro-USD per million tokens */
   int64_t audio_price;         /* audio endpoints: micro-USD per audio minute */
+  int64_t image_price;         /* images/generations: micro-USD per image */
   int64_t deadline_ms;         /* Unix ms; 0: none */
   uint8_t *env;                /* the sealed envelope (owned) */
   size_t env_len;
@@ -99,6 +100,8 @@ int node_engine_start(node_engine **out, const node_engine_params *p, char *err)
 int node_engine_fd(const node_engine *e);
 /* true when the engine serves a Whisper model (audio endpoints only). */
 bool node_engine_is_speech(const node_engine *e);
+/* Whether it serves an image model (image_job.c). */
+bool node_engine_is_image(const node_engine *e);
 int node_engine_submit(node_engine *e, node_job *j);
 void node_engine_cancel(node_engine *e, node_job *j);
 /* Takes every pending output item, oldest first; NULL when none. Also

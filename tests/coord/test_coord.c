@@ -391,7 +391,7 @@ static void test_store_ledger(void) {
   snprintf(path, sizeof path, "%s/s.db", dir);
   coord_store *s;
   ASSERT_OK(coord_store_open(&s, path, err));
-  ASSERT_EQ_INT(coord_store_schema_version(s), 2); /* 2: prices.audio_per_minute */
+  ASSERT_EQ_INT(coord_store_schema_version(s), 3); /* 3: prices.image_price */
   int64_t alice, op, b;
   ASSERT_OK(coord_store_account_create(s, STORE_CONSUMER, "alice", &alice));
   ASSERT_OK(coord_store_account_create(s, STORE_OPERATOR, "op", &op));

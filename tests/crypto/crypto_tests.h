@@ -14,6 +14,7 @@ void test_receipt_rfc7515_es256(void);
 void test_receipt_strict_parse(void);
 void test_receipt_client_binding(void);
 void test_receipt_audio_ms(void);
+void test_receipt_images(void);
 void test_verify_cli(void);
 
 #endif

@@ -427,3 +427,52 @@ void test_receipt_audio_ms(void) {
   gloam_receipt_key_free(k);
   gloam_receipt_signer_free(s);
 }
+
+/* Image receipts carry the count and each PNG's SHA-256 (hex, concatenated)
+ * after audio_ms; the hashes are FIPS 180-2's SHA-256("abc") and of "". */
+void test_receipt_images(void) {
+  static const char abc[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                    empty[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  gloam_receipt_signer *s = NULL;
+  gloam_receipt_key *k = NULL;
+  gloam_receipt_claims c, got;
+  char err[GLOAM_ERR_LEN], *jws = NULL;
+  size_t n = 0;
+  claims_init(&c);
+  c.prompt_tokens = 0;
+  c.images = 2;
+  ASSERT_EQ_INT(codec_hex_decode(abc, 64, c.images_sha256[0], 32, 0), 32);
+  ASSERT_EQ_INT(codec_hex_decode(empty, 64, c.images_sha256[1], 32, 0), 32);
+  ASSERT_OK(gloam_receipt_signer_new(&s, err));
+  ASSERT_OK(gloam_receipt_key_from_signer(s, &k));
+  ASSERT_OK(gloam_receipt_sign(s, &c, &jws, &n, err));
+  ASSERT_OK(gloam_receipt_verify(k, jws, n, &got, err));
+  ASSERT_EQ_MEM(&got, &c, sizeof c);
+  const char *d1 = strchr(jws, '.'), *d2 = strchr(d1 + 1, '.');
+  char payload[1536];
+  long pl = codec_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), (uint8_t *)payload, sizeof payload - 1,
+                             CODEC_B64_URL);
+  ASSERT_CMP_INT(pl, >, 0);
+  payload[pl] = 0;
+  char want[256];
+  snprintf(want, sizeof want, "\"completion_tokens\":34,\"images\":2,\"images_sha256\":\"%s%s\",",
+           abc, empty);
+  ASSERT_NOT_NULL(strstr(payload, want));
+  gloam_receipt_free_jws(jws);
+  /* more images than the limit cannot be signed */
+  c.images = GLOAM_RECEIPT_MAX_IMAGES + 1;
+  ASSERT_EQ_INT(gloam_receipt_sign(s, &c, &jws, &n, err), GLOAM_ERANGE);
+  /* a hash list that does not match the count is not a receipt */
+  static const char short_list[] =
+      "{\"ver\":1,\"node_id\":\"node-1\",\"request_id\":\"11111111111111111111111111111111\","
+      "\"request_sha256\":\"2222222222222222222222222222222222222222222222222222222222222222\","
+      "\"transcript_sha256\":\"3333333333333333333333333333333333333333333333333333333333333333\","
+      "\"model\":\"Qwen/Qwen3-0.6B\",\"weights_digest\":\"sha256:"
+      "0000000000000000000000000000000000000000000000000000000000000007\","
+      "\"prompt_tokens\":0,\"completion_tokens\":34,\"images\":2,\"images_sha256\":"
+      "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\"price_micro_usd\":56,"
+      "\"started_ms\":1800000000000,\"finished_ms\":1800000001234}";
+  ASSERT_EQ_INT(receipt_claims_parse(short_list, sizeof short_list - 1, &got, err), GLOAM_EFORMAT);
+  gloam_receipt_key_free(k);
+  gloam_receipt_signer_free(s);
+}

@@ -570,6 +570,7 @@ int main(int argc, char **argv) {
       TEST(test_alloc_failures),
       TEST(test_receipt_roundtrip),
       TEST(test_receipt_audio_ms),
+      TEST(test_receipt_images),
       TEST(test_receipt_tamper),
       TEST(test_receipt_rfc7515_es256),
       TEST(test_receipt_strict_parse),
