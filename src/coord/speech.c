@@ -161,20 +161,29 @@ static void measure_work(void *ud) {
   a->rc = audio_measure_ms(a->file, a->file_len, &lim, &a->audio_ms, a->err);
 }
 
+/* Parses the request's multipart body into r (r borrows the body); body
+ * and len are the raw body for sealing. On failure e says why. */
+static int parse_upload(coord *c, struct evhttp_request *req, bool translate, audio_req *r,
+                        audio_req_error *e, const uint8_t **body, size_t *len) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  *len = evbuffer_get_length(in);
+  *body = *len ? evbuffer_pullup(in, (ev_ssize_t)*len) : (const uint8_t *)"";
+  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  mp_limits lim;
+  mp_limits_init(&lim);
+  lim.max_body = c->cfg.max_upload_bytes;
+  return audio_req_parse(*body, *len, ct, translate, &lim, r, e);
+}
+
 /* On the loop: route, seal, reserve and dispatch the measured request. */
 static void admit(speech_admit *a) {
   coord *c = a->c;
   struct evhttp_request *req = a->req;
-  struct evbuffer *in = evhttp_request_get_input_buffer(req);
-  size_t len = evbuffer_get_length(in);
-  const uint8_t *body = evbuffer_pullup(in, (ev_ssize_t)len);
-  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  const uint8_t *body;
+  size_t len;
   audio_req r;
   audio_req_error e;
-  mp_limits lim;
-  mp_limits_init(&lim);
-  lim.max_body = c->cfg.max_upload_bytes;
-  if (audio_req_parse(body, len, ct, a->translate, &lim, &r, &e) < 0) { /* parsed before */
+  if (parse_upload(c, req, a->translate, &r, &e, &body, &len) < 0) { /* parsed before */
     reject(c, req, 500, "internal", NULL, "The upload changed while it was measured.");
     return;
   }
@@ -225,16 +234,11 @@ static void measure_done(void *ud) {
 }
 
 static void plain(struct evhttp_request *req, coord *c, int64_t account, bool translate) {
-  struct evbuffer *in = evhttp_request_get_input_buffer(req);
-  size_t len = evbuffer_get_length(in);
-  const uint8_t *body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : (const uint8_t *)"";
-  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  const uint8_t *body;
+  size_t len;
   audio_req r;
   audio_req_error e;
-  mp_limits lim;
-  mp_limits_init(&lim);
-  lim.max_body = c->cfg.max_upload_bytes;
-  if (audio_req_parse(body, len, ct, translate, &lim, &r, &e) < 0) {
+  if (parse_upload(c, req, translate, &r, &e, &body, &len) < 0) {
     reject(c, req, e.status, e.code, e.param[0] ? e.param : NULL, e.message);
     return;
   }

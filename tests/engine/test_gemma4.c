@@ -54,20 +54,7 @@ static void test_hidden_states_match(void) {
   fixture_load(&f, FAMILY);
   gloam_model *m = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
   ASSERT_EQ_INT(f.n_hs, gloam_model_n_layers(m) + 1);
-  ASSERT_EQ_INT(f.hidden, gloam_model_n_embd(m));
-  size_t per = (size_t)f.n_ids * f.hidden;
-  float *hs = calloc((size_t)f.n_hs * per, sizeof(float));
-  gloam_session *s = fixture_session(m, f.n_ids, f.n_ids, false);
-  engine_session_capture_hidden(s, hs);
-  ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
-  for (int l = 0; l < f.n_hs; l++) {
-    double err = fixture_max_diff(hs + l * per, f.hs + l * per, per);
-    double tol = tolerance(f.hs + l * per, per);
-    printf("    hidden state %d: max err %.3g (tol %.3g)\n", l, err, tol);
-    if (!(err <= tol)) test_fail(__FILE__, __LINE__, "hidden state %d: %.3g > %.3g", l, err, tol);
-  }
-  free(hs);
-  gloam_session_free(s);
+  fixture_check_hidden(m, &f, FAMILY);
   gloam_model_free(m);
   fixture_free(&f);
 }
@@ -76,20 +63,9 @@ static void test_greedy_matches(void) {
   fixture f;
   fixture_load(&f, FAMILY);
   gloam_model *m = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 1);
-  gloam_session *s = fixture_session(m, f.n_ids + f.n_greedy, 16, false);
-  ASSERT_OK(gloam_session_eval(s, f.ids, f.n_ids));
-  int steps = 0;
-  for (; steps < f.n_greedy && f.margin[steps] > 0.05; steps++) {
-    const float *lg = gloam_session_logits(s);
-    int32_t best = 0;
-    for (int i = 1; i < f.vocab; i++)
-      if (lg[i] > lg[best]) best = i;
-    ASSERT_EQ_INT(best, f.greedy[steps]);
-    ASSERT_OK(gloam_session_eval(s, &best, 1));
-  }
+  int steps = fixture_check_greedy(m, &f);
   printf("    greedy ids equal for %d of %d steps\n", steps, f.n_greedy);
   ASSERT_TRUE(steps >= 3);
-  gloam_session_free(s);
   gloam_model_free(m);
   fixture_free(&f);
 }
