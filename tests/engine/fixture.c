@@ -100,6 +100,10 @@ double fixture_max_diff(const float *a, const float *b, size_t n) {
   return m;
 }
 
+double fixture_tolerance(const float *ref, size_t n) {
+  return 1e-3 * fmax(1.0, fixture_max_abs(ref, n));
+}
+
 /* All-position logits of one prefill (malloc'd [n_ids, vocab]). */
 float *fixture_prefill_logits(gloam_model *m, const int32_t *ids, int n) {
   gloam_session *s = fixture_session(m, n, n, true);
@@ -168,7 +172,7 @@ double fixture_check_hidden(gloam_model *m, const fixture *f, const char *what) 
   double worst = 0;
   for (int l = 0; l < f->n_hs; l++) {
     double err = fixture_max_diff(hs + l * per, f->hs + l * per, per);
-    double tol = 1e-3 * fmax(1.0, fixture_max_abs(f->hs + l * per, per));
+    double tol = fixture_tolerance(f->hs + l * per, per);
     if (!(err <= tol))
       test_fail(__FILE__, __LINE__, "%s hidden state %d: err %.3g > %.3g", what, l, err, tol);
     worst = fmax(worst, err);

@@ -48,6 +48,8 @@ gloam_model *fixture_model_load(const char *dir, const char *config, enum gloam_
 gloam_session *fixture_session(gloam_model *m, int n_ctx, int n_batch, bool all);
 double fixture_max_abs(const float *v, size_t n);
 double fixture_max_diff(const float *a, const float *b, size_t n);
+/* The fixtures' tolerance for values ref[0..n): 1e-3 * max(1, max |ref|). */
+double fixture_tolerance(const float *ref, size_t n);
 /* All-position logits of one prefill of ids (malloc'd [n, vocab]). */
 float *fixture_prefill_logits(gloam_model *m, const int32_t *ids, int n);
 /* The hidden states of one prefill of f's ids against the reference, every

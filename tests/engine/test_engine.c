@@ -50,8 +50,7 @@ static void test_logits_match_transformers(void) {
       ASSERT_EQ_INT(gloam_model_n_vocab(m), f.vocab);
       float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
       size_t n = (size_t)f.n_ids * f.vocab;
-      double err = fixture_max_diff(lg, f.logits, n),
-             tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
+      double err = fixture_max_diff(lg, f.logits, n), tol = fixture_tolerance(f.logits, n);
       printf("    %-12s %-15s max|logit-ref| %.3g (tol %.3g)\n", families[i], configs[c], err, tol);
       ASSERT_TRUE(err <= tol);
       free(lg);
@@ -180,7 +179,7 @@ static void test_gguf_roundtrip(void) {
     fixture f;
     fixture_load(&f, families[i]);
     size_t n = (size_t)f.n_ids * f.vocab;
-    double tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
+    double tol = fixture_tolerance(f.logits, n);
     for (int j = 0; j < 3; j++)
       for (int c = 0; c < (j == 0 ? 2 : 1); c++) {
         char path[1024], err[GLOAM_ERR_LEN];
@@ -1048,7 +1047,7 @@ static void test_cli_logits_contract(void) {
   ASSERT_NOT_NULL(lg);
   ASSERT_EQ_UINT(n, sizeof(float) * (size_t)f.n_ids * f.vocab);
   double err = fixture_max_diff(lg, f.logits, (size_t)f.n_ids * f.vocab);
-  ASSERT_TRUE(err <= 1e-3 * fmax(1.0, fixture_max_abs(f.logits, (size_t)f.n_ids * f.vocab)));
+  ASSERT_TRUE(err <= fixture_tolerance(f.logits, (size_t)f.n_ids * f.vocab));
   char *bad[] = {GLOAM_ENGINE_BIN, "logits", "--model", f.dir, "--ids", "1,x", "--out", out, NULL};
   ASSERT_EQ_INT(run_cli(bad, false), 2);
   free(lg);

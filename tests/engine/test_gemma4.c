@@ -29,10 +29,6 @@
 
 #define FAMILY "gemma4"
 
-static double tolerance(const float *ref, size_t n) {
-  return 1e-3 * fmax(1.0, fixture_max_abs(ref, n));
-}
-
 static void test_logits_match(void) {
   fixture f;
   fixture_load(&f, FAMILY);
@@ -41,7 +37,7 @@ static void test_logits_match(void) {
   ASSERT_EQ_INT(gloam_model_n_vocab(m), f.vocab);
   float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
   size_t n = (size_t)f.n_ids * f.vocab;
-  double err = fixture_max_diff(lg, f.logits, n), tol = tolerance(f.logits, n);
+  double err = fixture_max_diff(lg, f.logits, n), tol = fixture_tolerance(f.logits, n);
   printf("    max|logit-ref| %.3g (tol %.3g) over %d positions\n", err, tol, f.n_ids);
   ASSERT_TRUE(err <= tol);
   free(lg);

@@ -82,7 +82,7 @@ static void test_image_logits(void) {
   ASSERT_OK(janus_teacher_forced(im, f.prompt, f.n_prompt, f.img, f.n_img, got, err));
   for (int i = 0; i < f.n_img; i++) {
     const float *a = got + (size_t)i * (size_t)V, *b = want + (size_t)i * (size_t)V;
-    double tol = 1e-3 * fmax(1.0, fixture_max_abs(b, (size_t)V));
+    double tol = fixture_tolerance(b, (size_t)V);
     double d = fixture_max_diff(a, b, (size_t)V);
     if (d > tol) test_fail(__FILE__, __LINE__, "image token %d: max diff %g > %g", i, d, tol);
   }
@@ -104,7 +104,7 @@ static void test_vq_pixels(void) {
   float *scratch = malloc(sizeof(float) * vq_scratch_len(&im->vq)),
         *got = malloc(sizeof(float) * n);
   vq_decode(&im->vq, NULL, f.dec, got, scratch);
-  double tol = 1e-3 * fmax(1.0, fixture_max_abs(want, n)), d = fixture_max_diff(got, want, n);
+  double tol = fixture_tolerance(want, n), d = fixture_max_diff(got, want, n);
   if (d > tol) test_fail(__FILE__, __LINE__, "pixels: max diff %g > %g", d, tol);
   /* the public 8-bit path: (x + 1) / 2 * 255, clipped, truncated */
   uint8_t *rgb = malloc(n);

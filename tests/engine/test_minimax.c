@@ -33,10 +33,6 @@
 
 #define FAMILY "minimax-m2"
 
-static double tol_of(const float *ref, size_t n) {
-  return 1e-3 * fmax(1.0, fixture_max_abs(ref, n));
-}
-
 static void test_logits_match_transformers(void) {
   fixture f;
   fixture_load(&f, FAMILY);
@@ -48,7 +44,7 @@ static void test_logits_match_transformers(void) {
     ASSERT_EQ_INT(gloam_model_n_experts_used(m), 2);
     float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
     size_t n = (size_t)f.n_ids * f.vocab;
-    double err = fixture_max_diff(lg, f.logits, n), tol = tol_of(f.logits, n);
+    double err = fixture_max_diff(lg, f.logits, n), tol = fixture_tolerance(f.logits, n);
     printf("    minimax-m2 %d thread(s): max|logit-ref| %.3g (tol %.3g)\n", threads[i], err, tol);
     ASSERT_TRUE(err <= tol);
     free(lg);
@@ -289,7 +285,7 @@ static void test_rotary_dim_config(void) {
   fixture f;
   fixture_load(&f, FAMILY);
   size_t V = (size_t)f.vocab, n = (size_t)f.n_ids * V;
-  double tol = tol_of(f.logits, n);
+  double tol = fixture_tolerance(f.logits, n);
   static const struct {
     const char *key, *json;
     bool in_rope, same;
@@ -384,7 +380,7 @@ static void test_gguf_roundtrip(void) {
     if (ts[i].t == DT_F16) {
       double e = fixture_max_diff(lg, f.logits, n);
       printf("    gguf f16: max|logit-ref| %.3g\n", e);
-      ASSERT_TRUE(e <= tol_of(f.logits, n));
+      ASSERT_TRUE(e <= fixture_tolerance(f.logits, n));
       check_experts_mapped(out);
     } else {
       double agree, kl;
@@ -410,7 +406,7 @@ static void test_expert_paging_same_logits(void) {
   ASSERT_TRUE(m->expert_paging);
   float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
   size_t n = (size_t)f.n_ids * f.vocab;
-  ASSERT_TRUE(fixture_max_diff(lg, f.logits, n) <= tol_of(f.logits, n));
+  ASSERT_TRUE(fixture_max_diff(lg, f.logits, n) <= fixture_tolerance(f.logits, n));
   free(lg);
   gloam_model_free(m);
   fixture_free(&f);

@@ -37,8 +37,7 @@ static void test_logits_and_hidden_states(void) {
     ASSERT_EQ_STR(gloam_model_arch(m), i == 0 ? "qwen3_5" : "qwen3_5_moe");
     float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
     size_t n = (size_t)f.n_ids * f.vocab;
-    double err = fixture_max_diff(lg, f.logits, n),
-           tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
+    double err = fixture_max_diff(lg, f.logits, n), tol = fixture_tolerance(f.logits, n);
     printf("    %-12s max|logit-ref| %.3g (tol %.3g)\n", families[i], err, tol);
     ASSERT_TRUE(err <= tol);
     free(lg);
@@ -125,7 +124,7 @@ static void test_state_equals_full(void) {
     double scale = fmax(1.0, fixture_max_abs(full, n));
     /* the first positions against the reference too (same ids) */
     ASSERT_TRUE(fixture_max_diff(full, f.logits, (size_t)f.n_ids * V) <=
-                1e-3 * fmax(1.0, fixture_max_abs(f.logits, (size_t)f.n_ids * V)));
+                fixture_tolerance(f.logits, (size_t)f.n_ids * V));
     for (size_t p = 0; p < sizeof plans / sizeof plans[0]; p++) {
       float *lg =
           piecewise_logits(m, ids, LONG_N, plans[p].sizes, plans[p].n_sizes, plans[p].n_batch);
@@ -383,8 +382,7 @@ static void test_wrapper_config(void) {
   gloam_model *m = fixture_model_load(dir, NULL, GLOAM_QUANT_NONE, 1);
   size_t n = (size_t)f.n_ids * f.vocab;
   float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
-  double err = fixture_max_diff(lg, f.logits, n),
-         tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
+  double err = fixture_max_diff(lg, f.logits, n), tol = fixture_tolerance(f.logits, n);
   printf("    qwen3_5 wrapper + v4 config: max|logit-ref| %.3g (tol %.3g)\n", err, tol);
   ASSERT_TRUE(err <= tol);
   free(lg);
@@ -483,7 +481,7 @@ static void test_qwen3_next_layout(void) {
   gloam_model *m = fixture_model_load(dir, NULL, GLOAM_QUANT_NONE, 1);
   ASSERT_EQ_STR(gloam_model_arch(m), "qwen3_next");
   size_t n = (size_t)f.n_ids * f.vocab;
-  double tol = 1e-3 * fmax(1.0, fixture_max_abs(f.logits, n));
+  double tol = fixture_tolerance(f.logits, n);
   float *lg = fixture_prefill_logits(m, f.ids, f.n_ids);
   double err = fixture_max_diff(lg, f.logits, n);
   static const int one[1] = {1};
