@@ -262,6 +262,17 @@ double fixture_batch_vs_alone(gloam_model *m, const int32_t *const seq[3], int n
   return worst;
 }
 
+void fixture_check_batch(gloam_model *m, const int32_t *const seq[3], int n, int max_tokens,
+                         const int (*plan)[3], int n_plan, const char *what) {
+  int n_steps;
+  double scale,
+      worst = fixture_batch_vs_alone(m, seq, n, max_tokens, plan, n_plan, &n_steps, &scale);
+  printf("    batch %-12s %d steps, max|batched - alone| %.3g (scale %.3g)\n", what, n_steps, worst,
+         scale);
+  if (!(worst <= 1e-4 * scale))
+    test_fail(__FILE__, __LINE__, "%s: batched vs alone %.3g", what, worst);
+}
+
 char *fixture_edited_copy_ex(const char *family, fixture_edit_fn edit, void *ctx) {
   char rel[256], path[1024];
   snprintf(rel, sizeof rel, "models/%s", family);

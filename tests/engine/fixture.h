@@ -70,6 +70,10 @@ void fixture_quant_on_load(const fixture *f, enum gloam_quant q, double *agree, 
  * largest |logit|). */
 double fixture_batch_vs_alone(gloam_model *m, const int32_t *const seq[3], int n, int max_tokens,
                               const int (*plan)[3], int n_plan, int *out_steps, double *out_scale);
+/* fixture_batch_vs_alone(), printed under `what`, failing the test when
+ * the difference exceeds 1e-4 of the logit scale. */
+void fixture_check_batch(gloam_model *m, const int32_t *const seq[3], int n, int max_tokens,
+                         const int (*plan)[3], int n_plan, const char *what);
 /* Quantized logits q against the reference ref ([n, V] each): top-1
  * agreement over the decidable positions and mean KL(ref || q). */
 void fixture_quant_stats(const float *ref, const float *q, int n, int V, double *agree, double *kl);

@@ -227,12 +227,7 @@ static void test_batch_equals_sequential(void) {
     static const int plan[][3] = {{4, 0, 0}, {1, 18, 0}, {1, 1, 2},
                                   {1, 0, 1}, {0, 2, 20}, {1, 1, 1}};
     const int32_t *const seqs[3] = {seq[0], seq[1], seq[2]};
-    int n_steps;
-    double scale, worst = fixture_batch_vs_alone(m, seqs, n, 32, plan, 6, &n_steps, &scale);
-    printf("    batch %-12s %d steps, max|batched - alone| %.3g (scale %.3g)\n", families[fi],
-           n_steps, worst, scale);
-    if (!(worst <= 1e-4 * scale))
-      test_fail(__FILE__, __LINE__, "%s: batched vs alone %.3g", families[fi], worst);
+    fixture_check_batch(m, seqs, n, 32, plan, 6, families[fi]);
     gloam_model_free(m);
     fixture_free(&f);
   }
