@@ -25,48 +25,16 @@ BIN=$1
 FIX=$2
 NPM=${3:-}
 CANARY="canary-e2e-$$-$RANDOM"
-T=$(mktemp -d /tmp/gloam-e2e.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-  exit 1
-}
-ok() { echo "ok: $*"; }
-for b in gloam gloam-coord gloam-node gloam-engine; do
-  [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b not built"; exit 77; }
-done
-command -v curl >/dev/null || { echo "skip: no curl"; exit 77; }
-command -v jq >/dev/null || { echo "skip: no jq"; exit 77; }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+e2e_begin e2e
+e2e_need curl jq
 
 # --- coordinator, accounts, price
-DB=$T/coord.db
-"$BIN/gloam-coord" admin --db "$DB" create-consumer --name alice --credit 5000000 >"$T/consumer.json" ||
-  fail "create-consumer"
-"$BIN/gloam-coord" admin --db "$DB" create-operator --name op >"$T/operator.json" || fail "create-operator"
-"$BIN/gloam-coord" admin --db "$DB" set-price --model qwen3 --input 100000 --output 200000 >/dev/null ||
-  fail "set-price"
-API_KEY=$(sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p' "$T/consumer.json")
-NODE_TOKEN=$(sed -n 's/.*"node_token":"\([^"]*\)".*/\1/p' "$T/operator.json")
-[ -n "$API_KEY" ] && [ -n "$NODE_TOKEN" ] || fail "no api key or node token"
-GLOAM_LOG=debug "$BIN/gloam-coord" serve --listen 127.0.0.1:0 --db "$DB" --port-file "$T/coord.port" \
-  >"$T/coord.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/coord.port" ] && break; sleep 0.1; done
-PORT=$(cat "$T/coord.port" 2>/dev/null) || fail "coordinator did not start"
-export GLOAM_BASE_URL=http://127.0.0.1:$PORT GLOAM_API_KEY=$API_KEY HOME=$T XDG_CONFIG_HOME=$T/cfg
-unset GLOAM_CONFIG GLOAM_MIN_TRUST GLOAM_MODEL
+e2e_start_coord
 
 # --- node with the demo model (the Qwen3 tokenizer from the fixture set; no id clamping)
-M=$T/model
-"$BIN/gloam-engine" make-demo --out "$M" --tokenizer "$FIX/tokenizers/qwen3" >"$T/make-demo.log" 2>&1 ||
-  fail "make-demo: $(cat "$T/make-demo.log")"
+e2e_demo_model
 GLOAM_LOG=debug "$BIN/gloam-node" serve --coordinator "ws://127.0.0.1:$PORT" --token "$NODE_TOKEN" \
   --model "$M" --model-id qwen3 --state-dir "$T/node-state" --threads 1 \
   >"$T/node.log" 2>&1 &

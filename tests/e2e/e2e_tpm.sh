@@ -21,25 +21,11 @@ set -u
 BIN=$1
 FIX=$2
 SRC=$3
-T=$(mktemp -d /tmp/gloam-e2e-tpm.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  [ -s "$T/tpm/pid" ] && kill "$(cat "$T/tpm/pid")" 2>/dev/null
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-  exit 1
-}
-ok() { echo "ok: $*"; }
-for b in gloam gloam-coord gloam-node gloam-engine; do
-  [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b not built"; exit 77; }
-done
-for t in curl jq openssl; do command -v $t >/dev/null || { echo "skip: no $t"; exit 77; }; done
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+e2e_begin e2e-tpm
+e2e_extra_cleanup() { [ -s "$T/tpm/pid" ] && kill "$(cat "$T/tpm/pid")" 2>/dev/null; }
+e2e_need curl jq openssl
 
 # --- the TPM, as a maker ships it
 mkdir -p "$T/tpm"
@@ -52,26 +38,10 @@ ROOTS=$T/tpm/ca/swtpm-localca-rootca-cert.pem
 CHAIN=$T/tpm/ca/issuercert.pem
 
 # --- coordinator (EK roots, routing minimum tpm), accounts, price
-DB=$T/coord.db
-"$BIN/gloam-coord" admin --db "$DB" create-consumer --name alice --credit 5000000 >"$T/consumer.json" ||
-  fail "create-consumer"
-"$BIN/gloam-coord" admin --db "$DB" create-operator --name op >"$T/operator.json" || fail "create-operator"
-"$BIN/gloam-coord" admin --db "$DB" set-price --model qwen3 --input 100000 --output 200000 >/dev/null ||
-  fail "set-price"
-API_KEY=$(jq -r .api_key "$T/consumer.json")
-NODE_TOKEN=$(jq -r .node_token "$T/operator.json")
-GLOAM_LOG=debug "$BIN/gloam-coord" serve --listen 127.0.0.1:0 --db "$DB" --port-file "$T/coord.port" \
-  --ek-roots "$ROOTS" --min-trust tpm >"$T/coord.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/coord.port" ] && break; sleep 0.1; done
-PORT=$(cat "$T/coord.port" 2>/dev/null) || fail "coordinator did not start"
-export GLOAM_BASE_URL=http://127.0.0.1:$PORT GLOAM_API_KEY=$API_KEY HOME=$T XDG_CONFIG_HOME=$T/cfg
-unset GLOAM_CONFIG GLOAM_MIN_TRUST GLOAM_MODEL
+e2e_start_coord --ek-roots "$ROOTS" --min-trust tpm
 
 # --- node with a TPM identity
-M=$T/model
-"$BIN/gloam-engine" make-demo --out "$M" --tokenizer "$FIX/tokenizers/qwen3" >"$T/make-demo.log" 2>&1 ||
-  fail "make-demo: $(cat "$T/make-demo.log")"
+e2e_demo_model
 GLOAM_LOG=debug "$BIN/gloam-node" serve --coordinator "ws://127.0.0.1:$PORT" --token "$NODE_TOKEN" \
   --model "$M" --model-id qwen3 --state-dir "$T/node-state" --threads 1 \
   --identity "tpm:$TCTI" --ek-chain "$CHAIN" >"$T/node.log" 2>&1 &
