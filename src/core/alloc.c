@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static atomic_long fail_countdown = -1; /* < 0: never fail */
 static atomic_long n_attempts = 0;
@@ -45,6 +47,14 @@ void *mem_realloc(void *p, size_t n) {
 void *mem_reallocarray(void *p, size_t count, size_t size) {
   if (size && count > SIZE_MAX / size) return NULL;
   return mem_realloc(p, count * size);
+}
+
+void mem_release_pages(void *p, size_t keep, size_t len) {
+  if (!p || keep >= len) return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo = ((uintptr_t)p + keep + page - 1) & ~(page - 1);
+  uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
+  if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void mem_free(void *p) {

@@ -20,6 +20,12 @@ void *mem_realloc(void *p, size_t n);
 void *mem_reallocarray(void *p, size_t count, size_t size);
 void mem_free(void *p);
 
+/* Hands the whole pages inside p[keep, len) back to the operating system
+ * (madvise MADV_DONTNEED): the memory stays allocated and reads back as
+ * zeros when next touched. For large scratch buffers after a big step, so
+ * resident memory follows what is in use. p == NULL is a no-op. */
+void mem_release_pages(void *p, size_t keep, size_t len);
+
 /* Copies of memory and C strings (NUL-terminated); NULL on failure. */
 void *mem_dup(const void *p, size_t n);
 char *mem_strdup(const char *s);

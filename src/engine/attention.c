@@ -127,8 +127,8 @@ static void attn_task(void *ctx, int i, int n) {
     for (int h = 0; h < group;) {
       att_block b = {.K = a->k_rows[t],
                      .V = a->v_rows[t],
-                     .stride = (size_t)a->n_kv_heads * hd,
-                     .off = (size_t)g * hd,
+                     .stride = (size_t)hd,
+                     .off = (size_t)g * (size_t)a->kv_ctx[t] * hd,
                      .hd = hd,
                      .f16 = a->f16};
       int h_end = h;

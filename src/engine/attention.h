@@ -32,6 +32,7 @@ typedef struct attn_args {
   const float *q;            /* [T, n_heads * head_dim], rope applied */
   const void *const *k_rows; /* [T] the row's layer key cache */
   const void *const *v_rows; /* [T] the row's layer value cache */
+  const int32_t *kv_ctx;     /* [T] positions per head in the row's caches */
   const int32_t *pos;        /* [T] the row's position */
   bool f16;                  /* caches hold f16_bits, else float */
   float *out;                /* [T, n_heads * head_dim] */

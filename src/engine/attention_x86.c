@@ -26,10 +26,22 @@ AVX512 static inline __m512 load16(const uint8_t *base, size_t idx, bool f16) {
   return _mm512_loadu_ps((const float *)(base + idx * 4));
 }
 
+/* Rows of one head are stride elements apart (a page or more for f32
+ * caches of 8+ KV heads), which the hardware prefetchers do not follow;
+ * fetch the row ATT_PF positions ahead by hand. */
+#define ATT_PF 4
+
+static inline void prefetch_row(const uint8_t *base, size_t idx, int hd, bool f16) {
+  const char *p = (const char *)(base + idx * (f16 ? 2 : 4));
+  int bytes = hd * (f16 ? 2 : 4);
+  for (int o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
 AVX512 static void scores_avx512(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]) {
   int hd = b->hd, nq = b->nq;
   for (int j = 0; j < n; j++) {
     size_t row = (size_t)(c0 + j) * b->stride + b->off;
+    prefetch_row(b->K, row + ATT_PF * b->stride, hd, b->f16);
     __m512 acc[ATT_MAX_Q];
     for (int i = 0; i < nq; i++) acc[i] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d += 16) {
@@ -43,11 +55,15 @@ AVX512 static void scores_avx512(const att_block *b, int c0, int n, float sc[][A
 
 AVX512 static void values_avx512(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]) {
   int hd = b->hd, nq = b->nq;
+  for (int j = 0; j < ATT_PF && j < n; j++)
+    prefetch_row(b->V, (size_t)(c0 + j) * b->stride + b->off, hd, b->f16);
   for (int d = 0; d < hd; d += 16) {
     __m512 acc[ATT_MAX_Q];
     for (int i = 0; i < nq; i++) acc[i] = _mm512_loadu_ps(b->out[i] + d);
     for (int j = 0; j < n; j++) {
-      __m512 v = load16(b->V, (size_t)(c0 + j) * b->stride + b->off + (size_t)d, b->f16);
+      size_t row = (size_t)(c0 + j) * b->stride + b->off;
+      if (d == 0) prefetch_row(b->V, row + ATT_PF * b->stride, hd, b->f16);
+      __m512 v = load16(b->V, row + (size_t)d, b->f16);
       for (int i = 0; i < nq; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(sc[i][j]), v, acc[i]);
     }
     for (int i = 0; i < nq; i++) _mm512_storeu_ps(b->out[i] + d, acc[i]);

@@ -118,6 +118,14 @@ struct gloam_model {
  * pool that runs it. A session owns one for its own evaluations (n_rows =
  * n_batch); a gloam_batch owns one for the sequences it steps together.
  * Row r of a step belongs to session row_sess[r] at position pos[r]. */
+/* A per-row scratch buffer: rows x row_bytes at p. */
+typedef struct eng_row_buf {
+  void *p;
+  size_t row_bytes, rows;
+} eng_row_buf;
+#define ENG_ROW_BUFS 16
+#define ENG_TRIM_ROWS 32 /* rows kept resident after a longer step */
+
 typedef struct eng_work {
   int n_rows;
   kern_pool *pool; /* NULL when single-threaded */
@@ -130,6 +138,7 @@ typedef struct eng_work {
   gloam_session **row_sess;   /* [n_rows] */
   int32_t *pos;               /* [n_rows] */
   const void **krow, **vrow;  /* [n_rows] the row's layer cache (attention) */
+  int32_t *kv_ctx;            /* [n_rows] the row's cache positions per head (its n_ctx) */
   int32_t *out_rows;          /* [n_rows] rows whose logits are wanted */
   int32_t *tokens;            /* [n_rows] a batch step's tokens */
   /* MoE scratch */
@@ -149,12 +158,26 @@ typedef struct eng_work {
   int n_moe_rows;
   int32_t *moe_ord;
   float *moe_pw;
+
+  /* the per-row buffers above that eng_work_trim shrinks */
+  eng_row_buf row_bufs[ENG_ROW_BUFS];
+  int n_row_bufs;
 } eng_work;
+
+/* Returns the pages of the per-row scratch beyond keep_rows rows, and the
+ * pool's packed-activation scratch, to the operating system: a long prefill
+ * touches n_rows rows of every buffer, decoding one; without this, resident
+ * memory while decoding would keep the prefill's peak. */
+void eng_work_trim(eng_work *w, int keep_rows);
 
 /* Allocates w for n_rows rows of m with n_threads threads (a pool when > 1).
  * 0 or GLOAM_ENOMEM (w is then deinitialised). */
 int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads);
 void eng_work_deinit(eng_work *w);
+
+/* Stores one position's keys or values src [nkv, hd] at position p of a
+ * layer's cache region [nkv, s->n_ctx, hd] (float or f16 per s->kv_f16). */
+void kv_store(void *layer_cache, const gloam_session *s, int nkv, int hd, int p, const float *src);
 
 struct gloam_session {
   gloam_model *m;
@@ -163,7 +186,9 @@ struct gloam_session {
   bool kv_f16; /* cache holds IEEE half instead of float32 */
   atomic_bool cancel;
   size_t kv_row; /* values per position per layer: n_kv_heads * head_dim */
-  void *k_cache; /* [n_kv_layers, n_ctx, kv_row] float or f16_bits */
+  /* [n_kv_layers, n_kv_heads, n_ctx, head_dim] float or f16_bits: one
+   * head's positions are contiguous, so attention streams them. */
+  void *k_cache;
   void *v_cache;
   eng_work w; /* scratch and pool of this session's own evaluations */
 

@@ -74,18 +74,10 @@ void forward_embed(eng_work *w, const gloam_model *m, const int32_t *tokens, int
   }
 }
 
-/* The cache of KV slot l (eng_layer.kv_slot) of a session, at position p. */
-static uint8_t *cache_at(void *cache, const gloam_session *s, int l, int p) {
+/* The cache of KV slot l (eng_layer.kv_slot) of a session. */
+static uint8_t *cache_at(void *cache, const gloam_session *s, int l) {
   size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
-  return (uint8_t *)cache + (((size_t)l * s->n_ctx + (size_t)p) * s->kv_row) * esz;
-}
-
-static void store_kv(void *cache, const gloam_session *s, int l, int p, const float *src) {
-  uint8_t *dst = cache_at(cache, s, l, p);
-  if (s->kv_f16)
-    kern_f32_to_f16_row((f16_bits *)dst, src, (int64_t)s->kv_row);
-  else
-    memcpy(dst, src, sizeof(float) * s->kv_row);
+  return (uint8_t *)cache + (size_t)l * s->n_ctx * s->kv_row * esz;
 }
 
 /* The gated q projection [T, nh, (query | gate)] into query q [T, nh, hd]
@@ -128,10 +120,12 @@ static void attn_qkv(eng_work *w, const gloam_model *m, int l, const eng_layer *
   for (int t = 0; t < T; t++) {
     const gloam_session *s = w->row_sess[t];
     int slot = L->kv_slot;
-    store_kv(s->k_cache, s, slot, w->pos[t], w->k + (size_t)t * kv_row);
-    store_kv(s->v_cache, s, slot, w->pos[t], w->v + (size_t)t * kv_row);
-    w->krow[t] = cache_at(s->k_cache, s, slot, 0);
-    w->vrow[t] = cache_at(s->v_cache, s, slot, 0);
+    uint8_t *kc = cache_at(s->k_cache, s, slot), *vc = cache_at(s->v_cache, s, slot);
+    kv_store(kc, s, nkv, hd, w->pos[t], w->k + (size_t)t * kv_row);
+    kv_store(vc, s, nkv, hd, w->pos[t], w->v + (size_t)t * kv_row);
+    w->krow[t] = kc;
+    w->vrow[t] = vc;
+    w->kv_ctx[t] = s->n_ctx;
   }
 }
 
@@ -143,6 +137,7 @@ static void attn_block(eng_work *w, const gloam_model *m, int l, const eng_layer
       .q = w->q,
       .k_rows = w->krow,
       .v_rows = w->vrow,
+      .kv_ctx = w->kv_ctx,
       .pos = w->pos,
       .f16 = w->row_sess[0]->kv_f16,
       .out = w->att,

@@ -78,19 +78,10 @@ static void per_layer_inputs(eng_work *w, const gloam_model *m, const int32_t *t
   }
 }
 
-static uint8_t *cache_at(void *cache, const gloam_session *s, const g4_layer *X, int p) {
+/* Layer X's cache region of a session: [nkv, n_ctx, hd] at n_ctx * kv_off. */
+static uint8_t *cache_at(void *cache, const gloam_session *s, const g4_layer *X) {
   size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
-  size_t row = (size_t)X->nkv * (size_t)X->hd;
-  return (uint8_t *)cache + ((size_t)s->n_ctx * X->kv_off + (size_t)p * row) * esz;
-}
-
-static void store(void *cache, const gloam_session *s, const g4_layer *X, int p, const float *src) {
-  uint8_t *dst = cache_at(cache, s, X, p);
-  size_t n = (size_t)X->nkv * (size_t)X->hd;
-  if (s->kv_f16)
-    kern_f32_to_f16_row((f16_bits *)dst, src, (int64_t)n);
-  else
-    memcpy(dst, src, sizeof(float) * n);
+  return (uint8_t *)cache + (size_t)s->n_ctx * X->kv_off * esz;
 }
 
 /* Rope cos/sin of both layer types for the step's rows: type k's table at
@@ -133,18 +124,20 @@ static void attention(eng_work *w, const gloam_model *m, int l, int T) {
     for (int t = 0; t < T; t++) {
       rope_apply(w->k + t * kv_row, nkv, hd, cs + (size_t)t * half, sn + (size_t)t * half);
       const gloam_session *s = w->row_sess[t];
-      store(s->k_cache, s, X, w->pos[t], w->k + t * kv_row);
-      store(s->v_cache, s, X, w->pos[t], w->v + t * kv_row);
+      kv_store(cache_at(s->k_cache, s, X), s, nkv, hd, w->pos[t], w->k + t * kv_row);
+      kv_store(cache_at(s->v_cache, s, X), s, nkv, hd, w->pos[t], w->v + t * kv_row);
     }
   }
   for (int t = 0; t < T; t++) {
     const gloam_session *s = w->row_sess[t];
-    w->krow[t] = cache_at(s->k_cache, s, S, 0);
-    w->vrow[t] = cache_at(s->v_cache, s, S, 0);
+    w->krow[t] = cache_at(s->k_cache, s, S);
+    w->vrow[t] = cache_at(s->v_cache, s, S);
+    w->kv_ctx[t] = s->n_ctx;
   }
   attn_args a = {.q = w->q,
                  .k_rows = w->krow,
                  .v_rows = w->vrow,
+                 .kv_ctx = w->kv_ctx,
                  .pos = w->pos,
                  .f16 = w->row_sess[0]->kv_f16,
                  .out = w->att,

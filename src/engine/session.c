@@ -6,8 +6,10 @@
  * sessions and batches share the layout of.
  *
  * DESIGN: the cache holds keys and values (float32, or IEEE half with
- * kv_f16) for every layer and position [n_layers, n_ctx, n_kv_heads *
- * head_dim] (only the layers with attention), and for Gated DeltaNet layers
+ * kv_f16) for every layer, KV head and position [n_layers, n_kv_heads,
+ * n_ctx, head_dim] (only the layers with attention; one head's positions
+ * are contiguous, so decode attention streams them instead of touching one
+ * head_dim slice per page), and for Gated DeltaNet layers
  * their recurrent state (deltanet.h). n_past only advances when a whole
  * evaluation succeeded, so an error or cancel leaves the visible cache
  * unchanged (rows written past n_past are overwritten later); a recurrent
@@ -40,6 +42,34 @@ static size_t max3(size_t a, size_t b, size_t c) {
   return m > c ? m : c;
 }
 
+void kv_store(void *layer_cache, const gloam_session *s, int nkv, int hd, int p, const float *src) {
+  size_t esz = s->kv_f16 ? sizeof(f16_bits) : sizeof(float);
+  for (int h = 0; h < nkv; h++) {
+    uint8_t *dst = (uint8_t *)layer_cache + ((size_t)h * s->n_ctx + (size_t)p) * hd * esz;
+    const float *x = src + (size_t)h * hd;
+    if (s->kv_f16)
+      kern_f32_to_f16_row((f16_bits *)dst, x, hd);
+    else
+      memcpy(dst, x, sizeof(float) * (size_t)hd);
+  }
+}
+
+/* A zeroed [rows, width] float buffer that eng_work_trim may shrink. */
+static float *row_floats(eng_work *w, size_t rows, size_t width, bool *ok) {
+  float *p = zalloc(rows * width, sizeof(float), ok);
+  if (p && w->n_row_bufs < ENG_ROW_BUFS)
+    w->row_bufs[w->n_row_bufs++] = (eng_row_buf){p, width * sizeof(float), rows};
+  return p;
+}
+
+void eng_work_trim(eng_work *w, int keep_rows) {
+  for (int i = 0; i < w->n_row_bufs; i++) {
+    const eng_row_buf *b = &w->row_bufs[i];
+    mem_release_pages(b->p, (size_t)keep_rows * b->row_bytes, b->rows * b->row_bytes);
+  }
+  kern_pool_trim(w->pool, 0);
+}
+
 int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) {
   const model_config *c = m->cfg;
   memset(w, 0, sizeof *w);
@@ -58,23 +88,24 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
   bool ok = true;
   const size_t F = sizeof(float);
   if (n_threads > 1 && !(w->pool = kern_pool_new(n_threads))) ok = false;
-  w->x = zalloc(B * H, F, &ok);
-  w->h = zalloc(B * H, F, &ok);
-  w->q = zalloc(B * qrow * (c->attn_out_gate ? 2 : 1), F, &ok);
-  if (c->attn_out_gate) w->gate = zalloc(B * qrow, F, &ok);
+  w->x = row_floats(w, B, H, &ok);
+  w->h = row_floats(w, B, H, &ok);
+  w->q = row_floats(w, B, qrow * (c->attn_out_gate ? 2 : 1), &ok);
+  if (c->attn_out_gate) w->gate = row_floats(w, B, qrow, &ok);
   if (lin) w->lin = zalloc(lin, F, &ok);
-  w->k = zalloc(B * kv_row, F, &ok);
-  w->v = zalloc(B * kv_row, F, &ok);
-  w->att = zalloc(B * qrow, F, &ok);
-  w->o = zalloc(B * max3(H, qrow, hd), F, &ok);
-  w->ff_a = zalloc(G * ff, F, &ok);
-  w->ff_b = zalloc(G * ff, F, &ok);
+  w->k = row_floats(w, B, kv_row, &ok);
+  w->v = row_floats(w, B, kv_row, &ok);
+  w->att = row_floats(w, B, qrow, &ok);
+  w->o = row_floats(w, B, max3(H, qrow, hd), &ok);
+  w->ff_a = row_floats(w, G, ff, &ok);
+  w->ff_b = row_floats(w, G, ff, &ok);
   w->rope_cos = zalloc(2 * B * (hd / 2), F, &ok);
   w->rope_sin = zalloc(2 * B * (hd / 2), F, &ok);
   w->row_sess = zalloc(B, sizeof *w->row_sess, &ok);
   w->pos = zalloc(B, sizeof *w->pos, &ok);
   w->krow = zalloc(B, sizeof *w->krow, &ok);
   w->vrow = zalloc(B, sizeof *w->vrow, &ok);
+  w->kv_ctx = zalloc(B, sizeof *w->kv_ctx, &ok);
   w->out_rows = zalloc(B, sizeof *w->out_rows, &ok);
   w->tokens = zalloc(B, sizeof *w->tokens, &ok);
   if (E) {
@@ -113,6 +144,7 @@ void eng_work_deinit(eng_work *w) {
                   w->pos,
                   (void *)w->krow,
                   (void *)w->vrow,
+                  w->kv_ctx,
                   w->out_rows,
                   w->tokens,
                   w->router,
@@ -196,6 +228,7 @@ int gloam_session_eval(gloam_session *s, const int32_t *tokens, int n_tokens) {
                    s->n_batch);
   eng_work *w = &s->w;
   int done = 0;
+  bool trimmed = true; /* false once a step used more than ENG_TRIM_ROWS rows */
   while (done < n_tokens) {
     int T = n_tokens - done < s->n_batch ? n_tokens - done : s->n_batch;
     bool last = done + T == n_tokens;
@@ -222,8 +255,10 @@ int gloam_session_eval(gloam_session *s, const int32_t *tokens, int n_tokens) {
                      rc == GLOAM_ECANCELED ? "evaluation canceled" : "evaluation failed");
     }
     s->n_logits = n_out;
+    if (T > ENG_TRIM_ROWS) trimmed = false;
     done += T;
   }
+  if (!trimmed) eng_work_trim(w, ENG_TRIM_ROWS);
   s->capture = NULL;
   s->n_past += n_tokens;
   return 0;

@@ -40,6 +40,10 @@ typedef struct kern_pool kern_pool;
  * n_threads = 1 creates no thread). NULL on failure. */
 kern_pool *kern_pool_new(int n_threads);
 void kern_pool_free(kern_pool *p);
+/* Frees the pool's scratch buffer (packed activations) when it is larger
+ * than keep bytes; the next large matmul allocates it again. Call between
+ * jobs, e.g. after a prefill, so decoding does not keep it resident. */
+void kern_pool_trim(kern_pool *p, size_t keep);
 int kern_pool_threads(const kern_pool *p);
 /* Runs fn(ctx, i, n) for i in [0, n) across the pool and waits. */
 void kern_pool_run(kern_pool *p, void (*fn)(void *ctx, int i, int n), void *ctx, int n);

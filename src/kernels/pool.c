@@ -190,6 +190,13 @@ void kern_pool_run(kern_pool *p, void (*fn)(void *ctx, int i, int n), void *ctx,
   pthread_mutex_unlock(&p->mu);
 }
 
+void kern_pool_trim(kern_pool *p, size_t keep) {
+  if (!p || p->scratch_len <= keep) return;
+  free(p->scratch);
+  p->scratch = NULL;
+  p->scratch_len = 0;
+}
+
 void *kern_pool_scratch(kern_pool *p, size_t len) {
   if (!p) return NULL;
   if (p->scratch_len >= len) return p->scratch;

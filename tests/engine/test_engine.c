@@ -127,6 +127,34 @@ static void test_cached_decode_equals_full(void) {
   }
 }
 
+/* A prefill longer than ENG_TRIM_ROWS hands its scratch rows back to the
+ * OS (eng_work_trim); decoding afterwards must give the logits of a session
+ * whose prefill steps never trimmed (n_batch 16). */
+static void test_decode_after_trimmed_prefill(void) {
+  fixture f;
+  fixture_load(&f, "qwen3");
+  gloam_model *m = fixture_model_load(f.dir, NULL, GLOAM_QUANT_NONE, 2);
+  enum { P = 3 * ENG_TRIM_ROWS / 2, D = 4 };
+  int32_t ids[P + D];
+  for (int i = 0; i < P + D; i++) ids[i] = f.ids[i % f.n_ids];
+  gloam_session *big = fixture_session(m, P + D, P, false),
+                *small = fixture_session(m, P + D, 16, false);
+  ASSERT_OK(gloam_session_eval(big, ids, P));
+  ASSERT_OK(gloam_session_eval(small, ids, P));
+  double worst = 0, scale = fmax(1.0, fixture_max_abs(gloam_session_logits(small), f.vocab));
+  for (int t = P; t < P + D; t++) {
+    ASSERT_OK(gloam_session_eval(big, &ids[t], 1));
+    ASSERT_OK(gloam_session_eval(small, &ids[t], 1));
+    worst = fmax(worst,
+                 fixture_max_diff(gloam_session_logits(big), gloam_session_logits(small), f.vocab));
+  }
+  if (!(worst <= 1e-4 * scale)) test_fail(__FILE__, __LINE__, "after trim: %.3g", worst);
+  gloam_session_free(big);
+  gloam_session_free(small);
+  gloam_model_free(m);
+  fixture_free(&f);
+}
+
 /* Two compute threads give the same logits as one. */
 static void test_threads_agree(void) {
   fixture f;
@@ -761,8 +789,9 @@ static void test_attention_vs_naive(void) {
       }
     }
     const void *krow[64], *vrow[64];
-    int32_t pos[64];
+    int32_t pos[64], kv_ctx[64];
     for (int t = 0; t < T; t++) {
+      kv_ctx[t] = n_ctx; /* cache layout [nkv, n_ctx, hd] */
       krow[t] = f16 ? (const void *)kh : (const void *)kf;
       vrow[t] = f16 ? (const void *)vh : (const void *)vf;
       pos[t] = cases[ci].pos0 + t;
@@ -774,6 +803,7 @@ static void test_attention_vs_naive(void) {
       attn_args a = {.q = q,
                      .k_rows = krow,
                      .v_rows = vrow,
+                     .kv_ctx = kv_ctx,
                      .pos = pos,
                      .f16 = f16,
                      .out = out[gen],
@@ -794,14 +824,15 @@ static void test_attention_vs_naive(void) {
         double mx = -1e300, sum = 0;
         for (int j = first; j <= last; j++) {
           double d = 0;
-          for (int e = 0; e < hd; e++) d += (double)qv[e] * kf[((size_t)j * nkv + g) * hd + e];
+          for (int e = 0; e < hd; e++) d += (double)qv[e] * kf[((size_t)g * n_ctx + j) * hd + e];
           sc[j] = d / sqrt((double)hd);
           mx = fmax(mx, sc[j]);
         }
         for (int j = first; j <= last; j++) sum += (sc[j] = exp(sc[j] - mx));
         for (int e = 0; e < hd; e++) {
           double o = 0;
-          for (int j = first; j <= last; j++) o += sc[j] / sum * vf[((size_t)j * nkv + g) * hd + e];
+          for (int j = first; j <= last; j++)
+            o += sc[j] / sum * vf[((size_t)g * n_ctx + j) * hd + e];
           for (int gen = 0; gen < 2; gen++)
             worst = fmax(worst, fabs(o - out[gen][((size_t)t * nh + h) * hd + e]));
         }
@@ -1095,6 +1126,7 @@ int main(int argc, char **argv) {
       TEST(test_greedy_matches),
       TEST(test_cached_decode_equals_full),
       TEST(test_threads_agree),
+      TEST(test_decode_after_trimmed_prefill),
       TEST(test_quantize_on_load),
       TEST(test_gguf_roundtrip),
       TEST(test_rejects_mismatched_models),
