@@ -9,7 +9,7 @@
  *   gloam-engine make-demo --out DIR --tokenizer DIR [--seed S]
  *       (the demo model: make_random.h, make_demo_hf)
  *   gloam-engine bench --model FILE [--prompt-tokens 512] [--gen-tokens 128]
- *                      [--threads N] [--batch B] [--repeat R] [--kv-f16]
+ *                      [--threads N] [--batch B] [--repeat R] [--kv-f32]
  *                      [--membw-mib M]
  *
  * bench, per repeat: B sessions each prefill prompt-tokens random ids (one
@@ -20,11 +20,14 @@
  * +- stddev over repeats, all sequences counted), prefill GFLOP/s (2 x layer matrix parameters per
  * token + the LM head once, attention excluded), the weight bytes read per decode step (every
  * matrix once, the output head, of routed experts the k/E a token uses:
- * gloam_model_active_bytes) and the GB/s that makes, the
+ * gloam_model_active_bytes) and the GB/s that makes, the same with the KV
+ * cache each step reads added (every sequence's cache up to its position,
+ * averaged over the decode steps), the
  * streaming-read bandwidth measured in the same run (membw, 0 MiB skips it), resident memory while
  * decoding against weights + KV cache, then one JSON line with the same numbers.
- * --threads defaults to the physical core count. Exit: 0 ok, 1 failure,
- * 2 usage.
+ * The cache is f16 (the session default) unless --kv-f32 (--kv-f16 is
+ * accepted and changes nothing). --threads defaults to the physical core count. Exit: 0 ok, 1
+ * failure, 2 usage.
  */
 #include <errno.h>
 #include <math.h>
@@ -262,7 +265,7 @@ static int bench_args(int argc, char **argv, bench_cfg *c) {
                    .batch = 1,
                    .repeat = 3,
                    .membw_mib = 512,
-                   .kv_f16 = cli_flag(argc, argv, "--kv-f16")};
+                   .kv_f16 = !cli_flag(argc, argv, "--kv-f32")};
   if (opt_long(argc, argv, "--prompt-tokens", 1, 65536, &c->prompt) < 0 ||
       opt_long(argc, argv, "--gen-tokens", 1, 65536, &c->gen) < 0 ||
       opt_long(argc, argv, "--threads", 1, 256, &c->threads) < 0 ||
@@ -332,7 +335,11 @@ int cmd_bench(int argc, char **argv) {
   double gbs = step_bytes * (dec_m / (double)c.batch) / 1e9;
   /* per prompt token: every layer matrix; the head once per prompt */
   double gflops = 2.0 * (layer_params + head_params / (double)c.prompt) * pf_m / 1e9;
-  double kv_bytes = (double)L * (double)sp.n_ctx * nkv * hd * 2 * (c.kv_f16 ? 2 : 4) * c.batch;
+  double kv_pos_bytes = (double)L * nkv * hd * 2 * (c.kv_f16 ? 2 : 4); /* K and V, one position */
+  double kv_bytes = kv_pos_bytes * (double)sp.n_ctx * c.batch;
+  /* cache read per decode step: each sequence's positions, mean over steps */
+  double kv_step = kv_pos_bytes * ((double)c.prompt + (double)(c.gen + 1) / 2) * c.batch;
+  double gbs_kv = (step_bytes + kv_step) * (dec_m / (double)c.batch) / 1e9;
   long hwm = rss_kib("VmHWM:");
   double bw = c.membw_mib > 0 ? membw((size_t)c.membw_mib, (int)c.threads) : 0;
   printf(
@@ -345,6 +352,8 @@ int cmd_bench(int argc, char **argv) {
   printf("decode %ld tok x %ld seq: %.2f +- %.2f tok/s total, %.1f GB/s of weights", c.gen, c.batch,
          dec_m, dec_sd, gbs);
   if (bw > 0) printf(" (%.0f%% of %.1f GB/s streaming read)", 100 * gbs / bw, bw);
+  printf(", %.1f GB/s with the KV cache", gbs_kv);
+  if (bw > 0) printf(" (%.0f%%)", 100 * gbs_kv / bw);
   printf("\nRSS while decoding %.3f GB (peak %.3f) vs weights + KV %.3f GB\n",
          (double)rss * 1024 / 1e9, (double)hwm * 1024 / 1e9, (model_bytes + kv_bytes) / 1e9);
   printf(
@@ -352,9 +361,10 @@ int cmd_bench(int argc, char **argv) {
       "\"prompt_tokens\":%ld,\"gen_tokens\":%ld,\"repeat\":%ld,\"prefill_tps\":%.3f,"
       "\"prefill_tps_sd\":%.3f,\"prefill_gflops\":%.2f,\"decode_tps\":%.3f,\"decode_tps_sd\":%.3f,"
       "\"decode_gbs\":%.3f,\"membw_gbs\":%.3f,\"rss_bytes\":%.0f,\"kv_bytes\":%.0f,"
-      "\"step_bytes\":%.0f}\n",
+      "\"step_bytes\":%.0f,\"kv_step_bytes\":%.0f,\"decode_kv_gbs\":%.3f}\n",
       path, model_bytes, c.threads, c.batch, c.kv_f16 ? "true" : "false", c.prompt, c.gen, c.repeat,
-      pf_m, pf_sd, gflops, dec_m, dec_sd, gbs, bw, (double)rss * 1024, kv_bytes, step_bytes);
+      pf_m, pf_sd, gflops, dec_m, dec_sd, gbs, bw, (double)rss * 1024, kv_bytes, step_bytes,
+      kv_step, gbs_kv);
   status = 0;
   goto done;
 oom:

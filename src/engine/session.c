@@ -26,7 +26,7 @@
 
 gloam_session_params gloam_session_default_params(void) {
   gloam_session_params p = {
-      .n_ctx = 0, .n_batch = 512, .n_threads = 0, .logits_all = false, .kv_f16 = false};
+      .n_ctx = 0, .n_batch = 512, .n_threads = 0, .logits_all = false, .kv_f16 = true};
   return p;
 }
 

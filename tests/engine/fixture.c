@@ -83,6 +83,7 @@ gloam_session *fixture_session(gloam_model *m, int n_ctx, int n_batch, bool all)
   sp.n_ctx = n_ctx;
   sp.n_batch = n_batch;
   sp.logits_all = all;
+  sp.kv_f16 = false; /* fixture checks measure the float32 math; test_kv_f16 the f16 cache */
   gloam_session *s = NULL;
   ASSERT_OK(gloam_session_new(&s, m, &sp));
   return s;
