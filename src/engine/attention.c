@@ -48,6 +48,33 @@ static void values_generic(const att_block *b, int c0, int n, float sc[][ATT_CHU
   }
 }
 
+/* One query's chunk: see att_softmax_fn. */
+static float softmax_generic(float *sc, int n, int j0, int j1, float scale, float softcap,
+                             float *mx, float *sum) {
+  float cm = *mx, r = 1.0f;
+  for (int j = j0; j < j1; j++) {
+    float s = sc[j] * scale;
+    if (softcap > 0) s = softcap * tanhf(s / softcap);
+    sc[j] = s;
+    cm = s > cm ? s : cm;
+  }
+  if (cm > *mx) {
+    if (*sum > 0) {
+      r = expf(*mx - cm);
+      *sum *= r;
+    }
+    *mx = cm;
+  }
+  float s = 0;
+  for (int j = 0; j < n; j++) {
+    float p = j >= j0 && j < j1 ? expf(sc[j] - *mx) : 0.0f;
+    sc[j] = p;
+    s += p;
+  }
+  *sum += s;
+  return r;
+}
+
 static atomic_bool g_generic_only;
 
 void attention_force_generic(bool on) {
@@ -56,8 +83,9 @@ void attention_force_generic(bool on) {
 
 static void run_block(const att_block *b, float scale, float softcap) {
   att_inner_fn scores = scores_generic, values = values_generic;
+  att_softmax_fn softmax = softmax_generic;
   if (!atomic_load_explicit(&g_generic_only, memory_order_relaxed))
-    attention_simd(b, &scores, &values);
+    attention_simd(b, softcap, &scores, &values, &softmax);
   float sc[ATT_MAX_Q][ATT_CHUNK];
   float mx[ATT_MAX_Q], sum[ATT_MAX_Q];
   int lo = b->first[0], hi = b->last[0];
@@ -75,28 +103,9 @@ static void run_block(const att_block *b, float scale, float softcap) {
       int j0 = b->first[i] - c0, j1 = b->last[i] + 1 - c0; /* visible [j0, j1) */
       if (j0 < 0) j0 = 0;
       if (j1 > n) j1 = n;
-      float cm = mx[i];
-      for (int j = j0; j < j1; j++) {
-        float s = sc[i][j] * scale;
-        if (softcap > 0) s = softcap * tanhf(s / softcap);
-        sc[i][j] = s;
-        cm = s > cm ? s : cm;
-      }
-      if (cm > mx[i]) {
-        if (sum[i] > 0) {
-          float r = expf(mx[i] - cm);
-          sum[i] *= r;
-          for (int d = 0; d < b->hd; d++) b->out[i][d] *= r;
-        }
-        mx[i] = cm;
-      }
-      float s = 0;
-      for (int j = 0; j < n; j++) {
-        float p = j >= j0 && j < j1 ? expf(sc[i][j] - mx[i]) : 0.0f;
-        sc[i][j] = p;
-        s += p;
-      }
-      sum[i] += s;
+      float r = softmax(sc[i], n, j0, j1, scale, softcap, &mx[i], &sum[i]);
+      if (r != 1.0f)
+        for (int d = 0; d < b->hd; d++) b->out[i][d] *= r;
     }
     values(b, c0, n, sc);
   }

@@ -34,9 +34,18 @@ typedef struct att_block {
 
 typedef void (*att_inner_fn)(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]);
 
-/* Replaces *scores / *values with SIMD versions when this CPU and the
- * block (head_dim) allow; leaves them otherwise. */
-void attention_simd(const att_block *b, att_inner_fn *scores, att_inner_fn *values);
+/* Online softmax of one query over a chunk of n raw scores sc[0..n), of
+ * which [j0, j1) are visible: scales them (and applies softcap > 0), raises
+ * the running max *mx, rescales the running *sum to it, writes the weights
+ * exp(s - *mx) (0 where masked) into sc and adds them to *sum. Returns the
+ * factor the query's output must be multiplied by (1 when *mx did not move). */
+typedef float (*att_softmax_fn)(float *sc, int n, int j0, int j1, float scale, float softcap,
+                                float *mx, float *sum);
+
+/* Replaces *scores / *values / *softmax with SIMD versions when this CPU,
+ * the block (head_dim) and softcap allow; leaves them otherwise. */
+void attention_simd(const att_block *b, float softcap, att_inner_fn *scores, att_inner_fn *values,
+                    att_softmax_fn *softmax);
 
 /* Test hook: true makes attention use the portable loops only. */
 void attention_force_generic(bool on);

@@ -11,8 +11,10 @@
  * chunk's value rows stream past, so each value element is loaded once per
  * block.
  */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine/attention_impl.h"
 
@@ -70,6 +72,66 @@ AVX512 static void values_avx512(const att_block *b, int c0, int n, float sc[][A
   }
 }
 
+/* e^x for x <= 0 (smaller than -87 gives 0 or a denormal): x = n ln2 + r
+ * with |r| <= ln2 / 2 (ln2 split in two for an exact n ln2), e^r by its
+ * Taylor polynomial to degree 7 (relative error < 3e-8 before rounding),
+ * times 2^n by vscalefps. */
+AVX512 static inline __m512 exp_neg512(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x); /* ln2 high bits */
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);      /* ln2 - high */
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+/* lanes l of the 16 starting at j with lo <= j + l < hi */
+static inline __mmask16 lanes_in(int j, int lo, int hi) {
+  int a = lo - j < 0 ? 0 : lo - j, b = hi - j > 16 ? 16 : hi - j;
+  if (b <= a) return 0;
+  return (__mmask16)((((uint32_t)1 << b) - 1) & ~(((uint32_t)1 << a) - 1));
+}
+
+/* att_softmax_fn without softcap (attention_simd keeps the portable one
+ * for softcap models). */
+AVX512 static float softmax_avx512(float *sc, int n, int j0, int j1, float scale, float softcap,
+                                   float *mx, float *sum) {
+  (void)softcap;
+  __m512 vs = _mm512_set1_ps(scale), vmax = _mm512_set1_ps(-INFINITY);
+  for (int j = j0 - j0 % 16; j < j1; j += 16) {
+    __mmask16 k = lanes_in(j, j0, j1);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, sc + j), vs);
+    _mm512_mask_storeu_ps(sc + j, k, v);
+    vmax = _mm512_mask_max_ps(vmax, k, vmax, v);
+  }
+  float cm = _mm512_reduce_max_ps(vmax), r = 1.0f;
+  if (cm > *mx) {
+    if (*sum > 0) {
+      r = expf(*mx - cm);
+      *sum *= r;
+    }
+    *mx = cm;
+  }
+  __m512 vm = _mm512_set1_ps(*mx), acc = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 all = lanes_in(j, 0, n), vis = lanes_in(j, j0, j1);
+    __m512 p =
+        _mm512_maskz_mov_ps(vis, exp_neg512(_mm512_sub_ps(_mm512_maskz_loadu_ps(vis, sc + j), vm)));
+    _mm512_mask_storeu_ps(sc + j, all, p);
+    acc = _mm512_add_ps(acc, p);
+  }
+  *sum += _mm512_reduce_add_ps(acc);
+  return r;
+}
+
 static int cpu_ok(void) {
   static atomic_int ok = -1; /* every thread computes the same value */
   int v = atomic_load_explicit(&ok, memory_order_relaxed);
@@ -81,18 +143,24 @@ static int cpu_ok(void) {
   return v;
 }
 
-void attention_simd(const att_block *b, att_inner_fn *scores, att_inner_fn *values) {
-  if (b->hd % 16 != 0 || !cpu_ok()) return;
+void attention_simd(const att_block *b, float softcap, att_inner_fn *scores, att_inner_fn *values,
+                    att_softmax_fn *softmax) {
+  if (!cpu_ok()) return;
+  if (softcap <= 0) *softmax = softmax_avx512;
+  if (b->hd % 16 != 0) return;
   *scores = scores_avx512;
   *values = values_avx512;
 }
 
 #else
 
-void attention_simd(const att_block *b, att_inner_fn *scores, att_inner_fn *values) {
+void attention_simd(const att_block *b, float softcap, att_inner_fn *scores, att_inner_fn *values,
+                    att_softmax_fn *softmax) {
   (void)b;
+  (void)softcap;
   (void)scores;
   (void)values;
+  (void)softmax;
 }
 
 #endif
