@@ -128,7 +128,7 @@ typedef struct eng_row_buf {
 
 typedef struct eng_work {
   int n_rows;
-  kern_pool *pool; /* NULL when single-threaded */
+  kern_pool *pool; /* one thread runs its tasks inline */
   float *x, *h, *q, *k, *v, *att,
       *o;                     /* hidden, hidden, nh*hd, kv_row x2, nh*hd, max(hidden, nh*hd) */
   float *ff_a, *ff_b;         /* [n_rows, max(ffn, moe_ffn, shared_ffn)] */

@@ -87,7 +87,9 @@ int eng_work_init(eng_work *w, const gloam_model *m, int n_rows, int n_threads) 
   w->n_moe_rows = (int)G;
   bool ok = true;
   const size_t F = sizeof(float);
-  if (n_threads > 1 && !(w->pool = kern_pool_new(n_threads))) ok = false;
+  /* a pool even for one thread (it then runs tasks inline): its scratch
+   * holds the packed activations between calls and is trimmed with the rest */
+  if (!(w->pool = kern_pool_new(n_threads > 1 ? n_threads : 1))) ok = false;
   w->x = row_floats(w, B, H, &ok);
   w->h = row_floats(w, B, H, &ok);
   w->q = row_floats(w, B, qrow * (c->attn_out_gate ? 2 : 1), &ok);
