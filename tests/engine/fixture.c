@@ -221,7 +221,9 @@ double fixture_batch_vs_alone(gloam_model *m, const int32_t *const seq[3], int n
     scale = fmax(scale, fixture_max_abs(full[q], (size_t)n * V));
   }
   gloam_session *s[3];
-  for (int q = 0; q < 3; q++) s[q] = fixture_session(m, n, 1, q == 2);
+  /* caches of different lengths: a row must find its positions in its own
+   * session's cache layout, whatever the others' n_ctx */
+  for (int q = 0; q < 3; q++) s[q] = fixture_session(m, n + 5 * q, 1, q == 2);
   gloam_batch *b = NULL;
   ASSERT_OK(gloam_batch_new(&b, m, 3, max_tokens, 2));
   int done[3] = {0, 0, 0}, n_steps = 0;
