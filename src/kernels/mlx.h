@@ -20,9 +20,9 @@
  *
  * kern_matmul() with DT_MLX takes W as a `const kern_mlx *`. The reference
  * backend dequantizes a group at a time and takes float dot products with
- * float32 X (the oracle); the x86 backends (avx2, and avx512 through the
- * same AVX2 code) quantize X to 8 bits per 32 values as for Q8_0/Q4_0 and
- * use integer dot products: per block, scale * sum(q * xq) * d plus
+ * float32 X (the oracle); the SIMD backends (avx2, avx512 through the
+ * same AVX2 code, neon, neon_dotprod) quantize X to 8 bits with one scale
+ * per weight group and use integer dot products: per block, scale * sum(q * xq) * d plus
  * bias * sum(x) (8-bit weights are offset by -128 for the signed multiply).
  *
  * Ownership: a kern_mlx borrows its three arrays. Thread safety: reentrant;

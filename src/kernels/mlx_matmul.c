@@ -4,10 +4,11 @@
  * threaded on the pool like matmul.c.
  *
  * DESIGN: the reference backend reads float32 X directly (ref_mlx_dot).
- * The x86 backends first quantize each X row to 8 bits with one scale per
- * weight group (kern_mlx_x86_xconv, mlx_impl.h) into the pool's scratch
- * (or a 64 KiB stack buffer, in chunks of rows, without a pool), then run
- * kern_mlx_avx2_dot (avx2) or kern_mlx_vnni_dot (avx512); with AMX (avx512
+ * The SIMD backends first quantize each X row to 8 bits with one scale per
+ * weight group (kern_mlx_x86_xconv / kern_mlx_neon_xconv, mlx_impl.h) into
+ * the pool's scratch (or a 64 KiB stack buffer, in chunks of rows, without
+ * a pool), then run kern_mlx_avx2_dot (avx2), kern_mlx_vnni_dot (avx512),
+ * kern_mlx_neon_dot (neon) or kern_mlx_neon_dotprod_dot; with AMX (avx512
  * backend), the 32-aligned part of a prefill runs on tiles (x86/amx.c, W
  * dequantized to bf16 in chunks) and the remainders here. Tasks are
  * contiguous ranges of W rows, a few per thread; each task multiplies every
@@ -25,10 +26,12 @@
 
 typedef void (*mlx_dot_fn)(const kern_mlx *w, int64_t r, int64_t cols, int nx, const uint8_t *x,
                            size_t x_stride, float *y, size_t y_stride);
+typedef void (*mlx_xconv_fn)(const float *x, int64_t cols, int group, int bits, uint8_t *dst);
 
 typedef struct mlx_job {
   const kern_mlx *w;
-  mlx_dot_fn dot; /* x86 kernel when Xq is set */
+  mlx_dot_fn dot;     /* SIMD kernel when Xq is set */
+  mlx_xconv_fn xconv; /* its activation converter */
   const float *X;
   uint8_t *Xq;      /* NULL: reference path on float32 X */
   size_t xq_stride; /* bytes per converted X row */
@@ -37,14 +40,33 @@ typedef struct mlx_job {
   int64_t nx, rows, cols, rows_per_task;
 } mlx_job;
 
-#if defined(GLOAM_KERNELS_X86)
 static void mlx_convert_task(void *ctx, int i, int n) {
   mlx_job *j = ctx;
   for (int64_t r = i; r < j->nx; r += n)
-    kern_mlx_x86_xconv(j->X + r * j->cols, j->cols, j->w->group, j->w->bits,
-                       j->Xq + (size_t)r * j->xq_stride);
+    j->xconv(j->X + r * j->cols, j->cols, j->w->group, j->w->bits,
+             j->Xq + (size_t)r * j->xq_stride);
 }
+
+/* Sets j's SIMD dot and converter for backend b; 0 when b has none (the
+ * reference backend). */
+static int mlx_simd_kernels(const kern_backend *b, mlx_job *j) {
+#if defined(GLOAM_KERNELS_X86)
+  if (b != &kern_backend_ref) {
+    j->dot = b == &kern_backend_avx512 ? kern_mlx_vnni_dot : kern_mlx_avx2_dot;
+    j->xconv = kern_mlx_x86_xconv;
+    return 1;
+  }
+#elif defined(GLOAM_KERNELS_NEON)
+  if (b != &kern_backend_ref) {
+    j->dot = b == &kern_backend_neon_dotprod ? kern_mlx_neon_dotprod_dot : kern_mlx_neon_dot;
+    j->xconv = kern_mlx_neon_xconv;
+    return 1;
+  }
 #endif
+  (void)b;
+  (void)j;
+  return 0;
+}
 
 static void mlx_rows_task(void *ctx, int i, int n) {
   (void)n;
@@ -76,10 +98,8 @@ static void mlx_run(kern_pool *p, mlx_job *j) {
 static void mlx_region(const kern_backend *b, kern_pool *p, const kern_mlx *w, const float *X,
                        float *Y, int64_t n_rows_x, int64_t rows, int64_t cols, size_t ldy) {
   mlx_job j = {.w = w, .X = X, .Y = Y, .ldy = ldy, .nx = n_rows_x, .rows = rows, .cols = cols};
-#if defined(GLOAM_KERNELS_X86)
-  if (b != &kern_backend_ref) {
-    j.dot = b == &kern_backend_avx512 ? kern_mlx_vnni_dot : kern_mlx_avx2_dot;
-    j.xq_stride = mlx_x86_row_bytes(cols, w->group);
+  if (mlx_simd_kernels(b, &j)) {
+    j.xq_stride = mlx_q8_row_bytes(cols, w->group);
     _Alignas(64) uint8_t stack_buf[MLX_STACK_BYTES];
     uint8_t *buf = kern_pool_scratch(p, j.xq_stride * (size_t)n_rows_x);
     int64_t chunk = n_rows_x;
@@ -101,9 +121,6 @@ static void mlx_region(const kern_backend *b, kern_pool *p, const kern_mlx *w, c
     }
     /* a row too long for the stack buffer: reference path */
   }
-#else
-  (void)b;
-#endif
   j.Xq = NULL;
   mlx_run(p, &j);
 }

@@ -12,7 +12,9 @@
  *    size (Q8_0, Q4_0) and relative RMSE bounds on Gaussian data.
  *  - matmul: every backend and weight type against a float64 naive product
  *    of the dequantized weights, random shapes with odd row counts, 1 to 9
- *    X rows, pools of 1 and 2 threads; NMSE-bounded.
+ *    X rows, pools of 1 and 2 threads; NMSE-bounded. Each SIMD backend must
+ *    have its own kernel for every type, and its float32 -> Q8_K activation
+ *    converter must give the reference's (ggml's) bytes.
  *  - elementwise ops against float64 formulas; the pool runs every task once.
  */
 #include <math.h>
@@ -353,6 +355,39 @@ static double mm_nmse(const kern_backend *b, kern_pool *pool, const mm_case *c) 
   return se / (ss > 0 ? ss : 1);
 }
 
+/* A SIMD backend's float32 -> Q8_K activation converter (for Q4_K and Q6_K
+ * weights) gives the bytes of ggml's quantize_row_q8_K (the reference one):
+ * Gaussian rows, a block whose scale is exactly 1 with values on the
+ * rounding ties (round to nearest even), a block whose largest magnitude
+ * occurs with both signs (the first one sets the sign), and a zero block. */
+static void check_xconv_q8_K(const kern_backend *b) {
+  enum { NB = 6 };
+  static float x[NB * QK_K];
+  static block_q8_K want[NB], got[NB];
+  for (int i = 0; i < NB * QK_K; i++) x[i] = rng_gauss() * (1.0f + (float)(i / QK_K));
+  float *t = x + 3 * QK_K, *s = x + 4 * QK_K;
+  t[0] = -127.0f; /* iscale = 1 */
+  for (int j = 1; j < QK_K; j++) t[j] = (float)(j % 200) - 100.5f;
+  for (int j = 0; j < QK_K; j++) s[j] = fminf(fmaxf(s[j], -14.0f), 14.0f);
+  s[7] = 15.0f;
+  s[9] = -15.0f;
+  memset(x + 5 * QK_K, 0, sizeof(float) * QK_K);
+  ref_quantize_row_q8_K(x, want, NB * QK_K);
+  static const enum dtype kq[] = {DT_Q4_K, DT_Q6_K};
+  for (int k = 0; k < 2; k++) {
+    const kern_type_ops *o = &b->types[kq[k]];
+    ASSERT_TRUE(o->xconv != NULL && o->x_block_elems == QK_K &&
+                o->x_block_bytes == (int)sizeof(block_q8_K));
+    memset(got, 0x55, sizeof got);
+    o->xconv(x, got, NB * QK_K);
+    for (int bl = 0; bl < NB; bl++) {
+      if (memcmp(&got[bl], &want[bl], sizeof want[bl]) != 0)
+        test_fail(__FILE__, __LINE__, "%s %s: q8_K block %d differs from the reference", b->name,
+                  dtype_name(kq[k]), bl);
+    }
+  }
+}
+
 static void check_backend(const char *name) {
   const kern_backend *b = kern_backend_find(name);
   if (!b) TEST_SKIP("backend not available on this CPU");
@@ -361,11 +396,17 @@ static void check_backend(const char *name) {
    * product (GLOAM_FAST_BF16's bf16 activations ~1e-5); float weights are
    * float32-exact: rounding alone stays < 1e-10 */
   int is_ref = strcmp(name, "ref") == 0;
+  if (!is_ref) check_xconv_q8_K(b);
   for (int threads = 1; threads <= 2; threads++) {
     kern_pool *pool = kern_pool_new(threads);
     ASSERT_NOT_NULL(pool);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
       enum dtype t = types[ti];
+      /* every backend has its own kernel for every type (matmul would
+       * otherwise fall back to the reference silently, and this would test
+       * the reference twice) */
+      if (!b->types[t].dot)
+        test_fail(__FILE__, __LINE__, "%s has no %s kernel", name, dtype_name(t));
       int be = dtype_block_elems(t);
       int64_t base = be >= 256 ? 256 : 32;
       for (int rep = 0; rep < 8; rep++) {

@@ -7,6 +7,8 @@
  * Thread safety: pure functions; the backend table is immutable.
  */
 #define KN_NAME "neon"
+#define KN_MLX_DOT kern_mlx_neon_dot
+#define KN_MLX_XCONV kern_mlx_neon_xconv
 #include "kernels/arm/neon_body.h"
 
 KN_BACKEND(kern_backend_neon);

@@ -4,15 +4,19 @@
  * by two backends that differ only in compile flags: arm/neon.c (baseline
  * ARMv8.0-A, every 64-bit ARM CPU) and arm/neon_dotprod.c (ARMv8.2-A
  * +dotprod: Apple M1 and later, Graviton 2 and later, Cortex-A76 and
- * later), whose 8-bit dot products use SDOT. Define KN_NAME before including.
+ * later), whose 8-bit dot products use SDOT. Define KN_NAME and KN_MLX_DOT
+ * before including.
  *
  * What is here: float32, F16 and BF16 weights dotted against float32
  * activations (float32-exact widening, so the products equal the
  * reference's up to summation order); Q8_0 and Q4_0 weights dotted against
  * activations quantized to 8 bits per 32-value block (block_q8_0x, the same
- * activation format and rounding as the x86 backends); RMSNorm, dot, axpy
- * and float32 <-> F16 rows. Q4_K and Q6_K weights and the exp-based
- * elementwise ops (softmax, SiLU, GELU) use the reference code.
+ * activation format and rounding as the x86 backends); Q4_K and Q6_K
+ * weights against block_q8_K activations (neon_kquants.h); MLX affine
+ * weights (neon_mlx.h; the includer names the exported functions with
+ * KN_MLX_DOT and, once, KN_MLX_XCONV); RMSNorm, dot, axpy and float32 <->
+ * F16 rows. The exp-based elementwise ops (softmax, SiLU, GELU) use the
+ * reference code.
  *
  * Thread safety: pure functions.
  */
@@ -102,19 +106,22 @@ static void kn_xconv_q8_0x(const float *x, void *dst, int64_t n) {
   }
 }
 
+/* acc + the 16 products a * b, summed in groups of 4 (SDOT's lanes; the
+ * baseline adds the same products pairwise, so the lanes differ but the
+ * total is the same). */
+KN_INLINE int32x4_t kn_sdot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(acc, a, b);
+#else
+  /* |a * b| <= 128 * 128 fits the int16 products */
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+  return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
 /* Sum of the 32 products of two int8 blocks. */
 KN_INLINE int32_t kn_dot32(int8x16_t a0, int8x16_t a1, const int8_t *b) {
-  int8x16_t b0 = vld1q_s8(b), b1 = vld1q_s8(b + 16);
-#if defined(__ARM_FEATURE_DOTPROD)
-  int32x4_t acc = vdotq_s32(vdotq_s32(vdupq_n_s32(0), a0, b0), a1, b1);
-#else
-  /* |a * b| <= 128 * 127, so two int16 products never overflow a pair sum */
-  int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
-  acc = vpadalq_s16(acc, vmull_high_s8(a0, b0));
-  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
-  acc = vpadalq_s16(acc, vmull_high_s8(a1, b1));
-#endif
-  return vaddvq_s32(acc);
+  return vaddvq_s32(kn_sdot16(kn_sdot16(vdupq_n_s32(0), a0, vld1q_s8(b)), a1, vld1q_s8(b + 16)));
 }
 
 /* Q8_0 and Q4_0 weight blocks as two int8x16 halves of signed values. */
@@ -148,6 +155,9 @@ KN_INLINE void kn_q4_0_load(const block_q4_0 *w, int8x16_t *a0, int8x16_t *a1) {
   }
 KN_BLOCK_DOT(kn_dot_q8_0, block_q8_0, kn_q8_0_load)
 KN_BLOCK_DOT(kn_dot_q4_0, block_q4_0, kn_q4_0_load)
+
+#include "kernels/arm/neon_kquants.h"
+#include "kernels/arm/neon_mlx.h"
 
 /* ---------------- elementwise ---------------- */
 
@@ -224,6 +234,8 @@ static void kn_rmsnorm(float *out, const float *x, const float *w, int64_t n, fl
               [DT_BF16] = {1, 4, NULL, kn_dot_bf16, NULL},                                 \
               [DT_Q8_0] = {QK8_0, sizeof(block_q8_0x), kn_xconv_q8_0x, kn_dot_q8_0, NULL}, \
               [DT_Q4_0] = {QK8_0, sizeof(block_q8_0x), kn_xconv_q8_0x, kn_dot_q4_0, NULL}, \
+              [DT_Q4_K] = {QK_K, sizeof(block_q8_K), kn_xconv_q8_K, kn_dot_q4_K, NULL},    \
+              [DT_Q6_K] = {QK_K, sizeof(block_q8_K), kn_xconv_q8_K, kn_dot_q6_K, NULL},    \
           },                                                                               \
       .rmsnorm = kn_rmsnorm,                                                               \
       .softmax = ref_softmax,                                                              \

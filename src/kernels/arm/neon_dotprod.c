@@ -8,6 +8,7 @@
  * Thread safety: pure functions; the backend table is immutable.
  */
 #define KN_NAME "neon_dotprod"
+#define KN_MLX_DOT kern_mlx_neon_dotprod_dot
 #include "kernels/arm/neon_body.h"
 
 KN_BACKEND(kern_backend_neon_dotprod);
