@@ -12,9 +12,9 @@
  * and finally out /= l, which equals softmax(scores) . V. Positions a
  * query must not see (causal / window) are masked to weight 0.
  *
- * The two inner loops (scores, weighted sum of values) have a portable
- * version over the kernels' dot/axpy and an AVX-512 one (attention_x86.c,
- * chosen at run time).
+ * This file is the portable version (scores and values over the kernels'
+ * dot/axpy, one query at a time); attention_x86.c computes whole blocks
+ * with AVX-512 when the CPU has it (chosen at run time).
  */
 #include "engine/attention.h"
 
@@ -48,9 +48,13 @@ static void values_generic(const att_block *b, int c0, int n, float sc[][ATT_CHU
   }
 }
 
-/* One query's chunk: see att_softmax_fn. */
-static float softmax_generic(float *sc, int n, int j0, int j1, float scale, float softcap,
-                             float *mx, float *sum) {
+/* Online softmax of one query over a chunk of n raw scores sc[0..n), of
+ * which [j0, j1) are visible: scales them (and applies softcap > 0), raises
+ * the running max *mx, rescales the running *sum to it, writes the weights
+ * exp(s - *mx) (0 where masked) into sc and adds them to *sum. Returns the
+ * factor the query's output must be multiplied by (1 when *mx did not move). */
+static float softmax_chunk(float *sc, int n, int j0, int j1, float scale, float softcap, float *mx,
+                           float *sum) {
   float cm = *mx, r = 1.0f;
   for (int j = j0; j < j1; j++) {
     float s = sc[j] * scale;
@@ -82,10 +86,9 @@ void attention_force_generic(bool on) {
 }
 
 static void run_block(const att_block *b, float scale, float softcap) {
-  att_inner_fn scores = scores_generic, values = values_generic;
-  att_softmax_fn softmax = softmax_generic;
-  if (!atomic_load_explicit(&g_generic_only, memory_order_relaxed))
-    attention_simd(b, softcap, &scores, &values, &softmax);
+  if (!atomic_load_explicit(&g_generic_only, memory_order_relaxed) &&
+      attention_block_simd(b, scale, softcap))
+    return;
   float sc[ATT_MAX_Q][ATT_CHUNK];
   float mx[ATT_MAX_Q], sum[ATT_MAX_Q];
   int lo = b->first[0], hi = b->last[0];
@@ -98,16 +101,16 @@ static void run_block(const att_block *b, float scale, float softcap) {
   }
   for (int c0 = lo; c0 <= hi; c0 += ATT_CHUNK) {
     int n = hi + 1 - c0 < ATT_CHUNK ? hi + 1 - c0 : ATT_CHUNK;
-    scores(b, c0, n, sc);
+    scores_generic(b, c0, n, sc);
     for (int i = 0; i < b->nq; i++) {
       int j0 = b->first[i] - c0, j1 = b->last[i] + 1 - c0; /* visible [j0, j1) */
       if (j0 < 0) j0 = 0;
       if (j1 > n) j1 = n;
-      float r = softmax(sc[i], n, j0, j1, scale, softcap, &mx[i], &sum[i]);
+      float r = softmax_chunk(sc[i], n, j0, j1, scale, softcap, &mx[i], &sum[i]);
       if (r != 1.0f)
         for (int d = 0; d < b->hd; d++) b->out[i][d] *= r;
     }
-    values(b, c0, n, sc);
+    values_generic(b, c0, n, sc);
   }
   for (int i = 0; i < b->nq; i++) {
     float inv = sum[i] > 0 ? 1.0f / sum[i] : 0.0f;
@@ -126,7 +129,10 @@ static void attn_task(void *ctx, int i, int n) {
   (void)n;
   const attn_args *a = ctx;
   int hd = a->head_dim, group = a->n_heads / a->n_kv_heads, R = rows_per_task(a);
-  int g = i % a->n_kv_heads, t0 = (i / a->n_kv_heads) * R;
+  /* head-major task order: one thread's consecutive tasks reread the same
+   * head's cache while it is still in L2 */
+  int n_blocks = (a->T + R - 1) / R;
+  int g = i / n_blocks, t0 = (i % n_blocks) * R;
   int t1 = t0 + R < a->T ? t0 + R : a->T;
   size_t q_row = (size_t)a->n_heads * hd;
   for (int t = t0; t < t1;) {

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define ATT_CHUNK 64
-#define ATT_MAX_Q 8
+#define ATT_MAX_Q 16
 
 typedef struct att_block {
   const float *q[ATT_MAX_Q];
@@ -32,20 +32,13 @@ typedef struct att_block {
   bool f16;
 } att_block;
 
-typedef void (*att_inner_fn)(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]);
+#define ATT_SIMD_MAX_HD 512 /* larger heads take the portable path */
 
-/* Online softmax of one query over a chunk of n raw scores sc[0..n), of
- * which [j0, j1) are visible: scales them (and applies softcap > 0), raises
- * the running max *mx, rescales the running *sum to it, writes the weights
- * exp(s - *mx) (0 where masked) into sc and adds them to *sum. Returns the
- * factor the query's output must be multiplied by (1 when *mx did not move). */
-typedef float (*att_softmax_fn)(float *sc, int n, int j0, int j1, float scale, float softcap,
-                                float *mx, float *sum);
-
-/* Replaces *scores / *values / *softmax with SIMD versions when this CPU,
- * the block (head_dim) and softcap allow; leaves them otherwise. */
-void attention_simd(const att_block *b, float softcap, att_inner_fn *scores, att_inner_fn *values,
-                    att_softmax_fn *softmax);
+/* Computes the whole block (outputs softmax(scale * q.K) . V into out[i])
+ * with SIMD when this CPU, head_dim (a multiple of 16, at most
+ * ATT_SIMD_MAX_HD) and softcap (none) allow; false leaves it to the
+ * portable path. */
+bool attention_block_simd(const att_block *b, float scale, float softcap);
 
 /* Test hook: true makes attention use the portable loops only. */
 void attention_force_generic(bool on);

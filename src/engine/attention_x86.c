@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * engine/attention_x86.c: AVX-512 inner loops of attention (see
+ * engine/attention_x86.c: attention blocks on AVX-512 (see
  * attention_impl.h), compiled with per-function target attributes (no
- * global -march) and chosen at run time from cpuid; other CPUs and
- * head_dim not a multiple of 16 keep the portable loops.
+ * global -march) and chosen at run time from cpuid; other CPUs, softcap
+ * models and head_dim not a multiple of 16 keep the portable loops.
  *
- * scores: each key row is loaded once per chunk position and dotted with
- * every query of the block (queries stay in L1); values: for each 16-float
- * slice of head_dim the block's output slices live in registers while the
- * chunk's value rows stream past, so each value element is loaded once per
- * block.
+ * A block's up to 16 queries live in the 16 lanes of a vector: each key
+ * row is loaded once per block and its scores for all queries come out as
+ * one vector (sum_lanes16); the online softmax then runs elementwise over
+ * queries; values: for each 16-float slice of head_dim the block's output
+ * slices live in registers while the chunk's value rows stream past. On
+ * one core a 2,048-token Qwen3-0.6B prefill went from 48 to 174 tok/s
+ * with this against per-query loops (docs/engine.md).
  */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/attention_impl.h"
 
@@ -26,50 +29,6 @@
 AVX512 static inline __m512 load16(const uint8_t *base, size_t idx, bool f16) {
   if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + idx * 2)));
   return _mm512_loadu_ps((const float *)(base + idx * 4));
-}
-
-/* Rows of one head are stride elements apart (a page or more for f32
- * caches of 8+ KV heads), which the hardware prefetchers do not follow;
- * fetch the row ATT_PF positions ahead by hand. */
-#define ATT_PF 4
-
-static inline void prefetch_row(const uint8_t *base, size_t idx, int hd, bool f16) {
-  const char *p = (const char *)(base + idx * (f16 ? 2 : 4));
-  int bytes = hd * (f16 ? 2 : 4);
-  for (int o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
-}
-
-AVX512 static void scores_avx512(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]) {
-  int hd = b->hd, nq = b->nq;
-  for (int j = 0; j < n; j++) {
-    size_t row = (size_t)(c0 + j) * b->stride + b->off;
-    prefetch_row(b->K, row + ATT_PF * b->stride, hd, b->f16);
-    __m512 acc[ATT_MAX_Q];
-    for (int i = 0; i < nq; i++) acc[i] = _mm512_setzero_ps();
-    for (int d = 0; d < hd; d += 16) {
-      __m512 k = load16(b->K, row + (size_t)d, b->f16);
-      for (int i = 0; i < nq; i++)
-        acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(b->q[i] + d), k, acc[i]);
-    }
-    for (int i = 0; i < nq; i++) sc[i][j] = _mm512_reduce_add_ps(acc[i]);
-  }
-}
-
-AVX512 static void values_avx512(const att_block *b, int c0, int n, float sc[][ATT_CHUNK]) {
-  int hd = b->hd, nq = b->nq;
-  for (int j = 0; j < ATT_PF && j < n; j++)
-    prefetch_row(b->V, (size_t)(c0 + j) * b->stride + b->off, hd, b->f16);
-  for (int d = 0; d < hd; d += 16) {
-    __m512 acc[ATT_MAX_Q];
-    for (int i = 0; i < nq; i++) acc[i] = _mm512_loadu_ps(b->out[i] + d);
-    for (int j = 0; j < n; j++) {
-      size_t row = (size_t)(c0 + j) * b->stride + b->off;
-      if (d == 0) prefetch_row(b->V, row + ATT_PF * b->stride, hd, b->f16);
-      __m512 v = load16(b->V, row + (size_t)d, b->f16);
-      for (int i = 0; i < nq; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(sc[i][j]), v, acc[i]);
-    }
-    for (int i = 0; i < nq; i++) _mm512_storeu_ps(b->out[i] + d, acc[i]);
-  }
 }
 
 /* e^x for x <= 0 (smaller than -87 gives 0 or a denormal): x = n ln2 + r
@@ -93,44 +52,132 @@ AVX512 static inline __m512 exp_neg512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-/* lanes l of the 16 starting at j with lo <= j + l < hi */
-static inline __mmask16 lanes_in(int j, int lo, int hi) {
-  int a = lo - j < 0 ? 0 : lo - j, b = hi - j > 16 ? 16 : hi - j;
-  if (b <= a) return 0;
-  return (__mmask16)((((uint32_t)1 << b) - 1) & ~(((uint32_t)1 << a) - 1));
+/* Lane i = sum of the 16 lanes of v[i], for 16 vectors: pairwise
+ * unpack/shuffle + add in four levels (45 instructions instead of 16
+ * horizontal reductions of ~9 each). */
+AVX512 static inline __m512 sum_lanes16(const __m512 v[16]) {
+  __m512 a[8], c[4];
+  for (int k = 0; k < 8; k++) /* lanes: v2k, v2k+1 partials, per 128 bits */
+    a[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]),
+                         _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+  for (int k = 0; k < 4; k++) { /* v4k .. v4k+3, per 128 bits */
+    __m512d x = _mm512_castps_pd(a[2 * k]), y = _mm512_castps_pd(a[2 * k + 1]);
+    c[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  __m512 w = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u, w, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(u, w, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* att_softmax_fn without softcap (attention_simd keeps the portable one
- * for softcap models). */
-AVX512 static float softmax_avx512(float *sc, int n, int j0, int j1, float scale, float softcap,
-                                   float *mx, float *sum) {
-  (void)softcap;
-  __m512 vs = _mm512_set1_ps(scale), vmax = _mm512_set1_ps(-INFINITY);
-  for (int j = j0 - j0 % 16; j < j1; j += 16) {
-    __mmask16 k = lanes_in(j, j0, j1);
-    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, sc + j), vs);
-    _mm512_mask_storeu_ps(sc + j, k, v);
-    vmax = _mm512_mask_max_ps(vmax, k, vmax, v);
+#define ATT_INLINE AVX512 static inline __attribute__((always_inline))
+
+/* Lane i (< NQ) = the dot of query i with the key whose row is at k. */
+ATT_INLINE __m512 key_scores(const float *qb, const uint8_t *K, size_t row, int hd, bool f16,
+                             const int NQ) {
+  __m512 acc[16];
+  for (int i = 0; i < NQ; i++) acc[i] = _mm512_setzero_ps();
+  for (int d = 0; d < hd; d += 16, qb += 16 * NQ) {
+    __m512 k = load16(K, row + (size_t)d, f16);
+    for (int i = 0; i < NQ; i++) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qb + 16 * i), k, acc[i]);
   }
-  float cm = _mm512_reduce_max_ps(vmax), r = 1.0f;
-  if (cm > *mx) {
-    if (*sum > 0) {
-      r = expf(*mx - cm);
-      *sum *= r;
-    }
-    *mx = cm;
+  if (NQ <= 4) {
+    float t[16] = {0};
+    for (int i = 0; i < NQ; i++) t[i] = _mm512_reduce_add_ps(acc[i]);
+    return _mm512_loadu_ps(t);
   }
-  __m512 vm = _mm512_set1_ps(*mx), acc = _mm512_setzero_ps();
-  for (int j = 0; j < n; j += 16) {
-    __mmask16 all = lanes_in(j, 0, n), vis = lanes_in(j, j0, j1);
-    __m512 p =
-        _mm512_maskz_mov_ps(vis, exp_neg512(_mm512_sub_ps(_mm512_maskz_loadu_ps(vis, sc + j), vm)));
-    _mm512_mask_storeu_ps(sc + j, all, p);
-    acc = _mm512_add_ps(acc, p);
-  }
-  *sum += _mm512_reduce_add_ps(acc);
-  return r;
+  for (int i = NQ; i < 16; i++) acc[i] = _mm512_setzero_ps();
+  return sum_lanes16(acc);
 }
+
+/* The whole block with the queries in the lanes of one vector: scores of a
+ * key for all queries at once (sum_lanes16), the online softmax elementwise
+ * over queries (no horizontal work), values with the block's output slices
+ * in registers. NQ is a constant (block_avx512 instantiates 1 .. 16), so
+ * the accumulators stay in registers; with a run-time count they lived on
+ * the stack and every FMA waited for a store-to-load round trip. sc[j]
+ * holds position c0 + j's scores (lane = query); qb the queries as
+ * [hd / 16][NQ][16]. */
+ATT_INLINE void block_n(const att_block *b, float scale, const int NQ) {
+  _Alignas(64) float qb[ATT_SIMD_MAX_HD * ATT_MAX_Q];
+  _Alignas(64) float sc[ATT_CHUNK][16];
+  _Alignas(64) float rs[16];
+  _Alignas(64) int32_t first[16], last[16];
+  int hd = b->hd, lo = b->first[0], hi = b->last[0];
+  for (int i = 0; i < 16; i++) {
+    first[i] = i < NQ ? b->first[i] : INT32_MAX; /* padding lanes see nothing */
+    last[i] = i < NQ ? b->last[i] : -1;
+  }
+  for (int i = 0; i < NQ; i++) {
+    lo = b->first[i] < lo ? b->first[i] : lo;
+    hi = b->last[i] > hi ? b->last[i] : hi;
+    for (int d = 0; d < hd; d += 16)
+      _mm512_store_ps(qb + (size_t)(d / 16) * 16 * NQ + 16 * i, _mm512_loadu_ps(b->q[i] + d));
+    memset(b->out[i], 0, sizeof(float) * (size_t)hd);
+  }
+  const __m512i vfirst = _mm512_load_si512(first), vlast = _mm512_load_si512(last);
+  const __m512 vscale = _mm512_set1_ps(scale);
+  __m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+  for (int c0 = lo; c0 <= hi; c0 += ATT_CHUNK) {
+    int n = hi + 1 - c0 < ATT_CHUNK ? hi + 1 - c0 : ATT_CHUNK;
+    __m512 cm = mx;
+    for (int j = 0; j < n; j++) {
+      __m512 s = _mm512_mul_ps(
+          key_scores(qb, b->K, (size_t)(c0 + j) * b->stride + b->off, hd, b->f16, NQ), vscale);
+      __m512i pos = _mm512_set1_epi32(c0 + j);
+      __mmask16 vis = _mm512_cmple_epi32_mask(vfirst, pos) & _mm512_cmple_epi32_mask(pos, vlast);
+      cm = _mm512_mask_max_ps(cm, vis, cm, s);
+      _mm512_store_ps(sc[j], s);
+    }
+    /* rescale what was summed under the old max (0 * tiny where nothing was) */
+    __m512 r = _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), _mm512_cmp_ps_mask(cm, mx, _CMP_GT_OQ),
+                                  exp_neg512(_mm512_sub_ps(mx, cm)));
+    sum = _mm512_mul_ps(sum, r);
+    mx = cm;
+    _mm512_store_ps(rs, r);
+    for (int j = 0; j < n; j++) {
+      __m512i pos = _mm512_set1_epi32(c0 + j);
+      __mmask16 vis = _mm512_cmple_epi32_mask(vfirst, pos) & _mm512_cmple_epi32_mask(pos, vlast);
+      __m512 p = _mm512_maskz_mov_ps(vis, exp_neg512(_mm512_sub_ps(_mm512_load_ps(sc[j]), mx)));
+      _mm512_store_ps(sc[j], p);
+      sum = _mm512_add_ps(sum, p);
+    }
+    for (int d = 0; d < hd; d += 16) {
+      __m512 acc[16];
+      for (int i = 0; i < NQ; i++)
+        acc[i] = _mm512_mul_ps(_mm512_loadu_ps(b->out[i] + d), _mm512_set1_ps(rs[i]));
+      for (int j = 0; j < n; j++) {
+        __m512 v = load16(b->V, (size_t)(c0 + j) * b->stride + b->off + (size_t)d, b->f16);
+        for (int i = 0; i < NQ; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(sc[j][i]), v, acc[i]);
+      }
+      for (int i = 0; i < NQ; i++) _mm512_storeu_ps(b->out[i] + d, acc[i]);
+    }
+  }
+  _mm512_store_ps(rs, sum);
+  for (int i = 0; i < NQ; i++) {
+    __m512 inv = _mm512_set1_ps(rs[i] > 0 ? 1.0f / rs[i] : 0.0f);
+    for (int d = 0; d < hd; d += 16)
+      _mm512_storeu_ps(b->out[i] + d, _mm512_mul_ps(_mm512_loadu_ps(b->out[i] + d), inv));
+  }
+}
+
+#define ATT_CASE(k)       \
+  case k:                 \
+    block_n(b, scale, k); \
+    break;
+AVX512 static void block_avx512(const att_block *b, float scale) {
+  switch (b->nq) {
+    ATT_CASE(1)
+    ATT_CASE(2) ATT_CASE(3) ATT_CASE(4) ATT_CASE(5) ATT_CASE(6) ATT_CASE(7) ATT_CASE(8) ATT_CASE(9)
+        ATT_CASE(10) ATT_CASE(11) ATT_CASE(12) ATT_CASE(13) ATT_CASE(14) ATT_CASE(15) default
+        : block_n(b, scale, 16);
+    break;
+  }
+}
+_Static_assert(ATT_MAX_Q == 16, "block_avx512 covers 1 .. 16 queries");
 
 static int cpu_ok(void) {
   static atomic_int ok = -1; /* every thread computes the same value */
@@ -143,24 +190,19 @@ static int cpu_ok(void) {
   return v;
 }
 
-void attention_simd(const att_block *b, float softcap, att_inner_fn *scores, att_inner_fn *values,
-                    att_softmax_fn *softmax) {
-  if (!cpu_ok()) return;
-  if (softcap <= 0) *softmax = softmax_avx512;
-  if (b->hd % 16 != 0) return;
-  *scores = scores_avx512;
-  *values = values_avx512;
+bool attention_block_simd(const att_block *b, float scale, float softcap) {
+  if (softcap > 0 || b->hd % 16 != 0 || b->hd > ATT_SIMD_MAX_HD || !cpu_ok()) return false;
+  block_avx512(b, scale);
+  return true;
 }
 
 #else
 
-void attention_simd(const att_block *b, float softcap, att_inner_fn *scores, att_inner_fn *values,
-                    att_softmax_fn *softmax) {
+bool attention_block_simd(const att_block *b, float scale, float softcap) {
   (void)b;
+  (void)scale;
   (void)softcap;
-  (void)scores;
-  (void)values;
-  (void)softmax;
+  return false;
 }
 
 #endif
