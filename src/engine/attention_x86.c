@@ -164,17 +164,56 @@ ATT_INLINE void block_n(const att_block *b, float scale, const int NQ) {
   }
 }
 
-#define ATT_CASE(k)       \
-  case k:                 \
-    block_n(b, scale, k); \
-    break;
 AVX512 static void block_avx512(const att_block *b, float scale) {
   switch (b->nq) {
-    ATT_CASE(1)
-    ATT_CASE(2) ATT_CASE(3) ATT_CASE(4) ATT_CASE(5) ATT_CASE(6) ATT_CASE(7) ATT_CASE(8) ATT_CASE(9)
-        ATT_CASE(10) ATT_CASE(11) ATT_CASE(12) ATT_CASE(13) ATT_CASE(14) ATT_CASE(15) default
-        : block_n(b, scale, 16);
-    break;
+    case 1:
+      block_n(b, scale, 1);
+      break;
+    case 2:
+      block_n(b, scale, 2);
+      break;
+    case 3:
+      block_n(b, scale, 3);
+      break;
+    case 4:
+      block_n(b, scale, 4);
+      break;
+    case 5:
+      block_n(b, scale, 5);
+      break;
+    case 6:
+      block_n(b, scale, 6);
+      break;
+    case 7:
+      block_n(b, scale, 7);
+      break;
+    case 8:
+      block_n(b, scale, 8);
+      break;
+    case 9:
+      block_n(b, scale, 9);
+      break;
+    case 10:
+      block_n(b, scale, 10);
+      break;
+    case 11:
+      block_n(b, scale, 11);
+      break;
+    case 12:
+      block_n(b, scale, 12);
+      break;
+    case 13:
+      block_n(b, scale, 13);
+      break;
+    case 14:
+      block_n(b, scale, 14);
+      break;
+    case 15:
+      block_n(b, scale, 15);
+      break;
+    default:
+      block_n(b, scale, 16);
+      break;
   }
 }
 _Static_assert(ATT_MAX_Q == 16, "block_avx512 covers 1 .. 16 queries");
