@@ -12,7 +12,10 @@
  *   this CPU's 300 MiB L3), cycled like the layers of a model, so weights come
  *   from DRAM as in real decoding. Reports weight GB/s and GFLOP/s.
  * prefill: Y = X W^T with M = --prefill activation rows (default 512) on one
- *   matrix. Reports GFLOP/s (2 * M * rows * cols per product).
+ *   matrix. Reports GFLOP/s (2 * M * rows * cols per product). On AMX CPUs
+ *   the avx512 backend runs bf16, f16 and the quantized types' prefill on AMX
+ *   tiles (the header line says "amx on"); GLOAM_AMX=0 measures the AVX-512
+ *   kernels instead.
  * One text line and one JSON line per type. GB = 1e9 bytes. "cpu" figures
  * divide by process CPU time per thread instead of wall time, so time slices
  * lost to other tenants of a shared machine do not count.
@@ -109,8 +112,13 @@ int main(int argc, char **argv) {
   if (!pool || !wf || !X || !Y) return 1;
   for (int64_t i = 0; i < rows * cols; i++) wf[i] = frand();
   for (int64_t i = 0; i < xrows * cols; i++) X[i] = frand();
-  printf("backend %s, %d thread(s), W %lld x %lld, decode %lld row(s), prefill %lld rows\n",
-         b->name, threads, (long long)rows, (long long)cols, (long long)drows, (long long)prefill);
+  int amx = 0;
+#if defined(GLOAM_KERNELS_X86)
+  amx = b == &kern_backend_avx512 && kern_amx_ready();
+#endif
+  printf("backend %s, amx %s, %d thread(s), W %lld x %lld, decode %lld row(s), prefill %lld rows\n",
+         b->name, amx ? "on" : "off", threads, (long long)rows, (long long)cols, (long long)drows,
+         (long long)prefill);
 
   char list[256];
   snprintf(list, sizeof list, "%s", types);

@@ -81,11 +81,13 @@ extern const kern_type_ops kern_avx512_bf16_fast;
  * AMX-BF16, the kernel granted tile data (arch_prctl), and GLOAM_AMX is not
  * "0"; decided once. kern_amx_matmul(): Y[i * ldy + r] = X[i] . W[r] for
  * i < nx, r < rows, where nx and rows are multiples of 32 and cols of 32,
- * t is BF16, Q8_0, Q4_0, Q4_K, Q6_K or DT_MLX (W then a kern_mlx *, groups
+ * t is BF16, F16, Q8_0, Q4_0, Q4_K, Q6_K or DT_MLX (W then a kern_mlx *, groups
  * dividing 512); quantized weights are dequantized to
  * bf16, activations are rounded to bf16, products accumulate in float32.
  * For BF16 weights the activations are split into hi + lo bf16 parts (two
- * tile passes, <= 2^-16 relative error per product) unless kern_fast_bf16().
+ * tile passes, <= 2^-16 relative error per product) unless kern_fast_bf16();
+ * F16 weights are split exactly into bf16 hi + lo as well (three passes,
+ * always float32-accurate).
  * Returns 0, or -1 (nothing written) when it cannot
  * run (no AMX, or no memory for the packed activations). */
 int kern_amx_ready(void);

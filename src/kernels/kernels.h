@@ -12,8 +12,9 @@
  *
  * Numerics: F32, F16 and BF16 weights are float32-accurate on every path:
  * weights are widened exactly to float32 and multiplied with float32 X in
- * float32 (on AMX, BF16 prefill splits X into two bf16 parts, hi + lo, which
- * represent it to 16 bits, <= 2^-16). GLOAM_FAST_BF16=1 opts into rounding X to bf16 for
+ * float32 (on AMX, BF16 and F16 prefill split X into two bf16 parts, hi +
+ * lo, which represent it to 16 bits, <= 2^-16, and F16 weights exactly into
+ * bf16 hi + lo). GLOAM_FAST_BF16=1 opts into rounding X to bf16 for
  * BF16 weights (faster prefill, <= 2^-8 error per product). For quantized
  * weights SIMD backends quantize X to 8 bits (Q8_0/Q8_K blocks, as llama.cpp
  * does); on AMX CPUs their prefill (>= 32 X rows and W rows) rounds weights

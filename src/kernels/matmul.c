@@ -155,7 +155,8 @@ void kern_matmul_on(const kern_backend *b, kern_pool *p, enum dtype t, const voi
 #if defined(GLOAM_KERNELS_X86)
   /* prefill on AMX: the 32-row-aligned part of X and W, the rest below */
   if (b == &kern_backend_avx512 && n_rows_x >= 32 && rows >= 32 && cols % 32 == 0 &&
-      (t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K || t == DT_BF16) &&
+      (t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q6_K || t == DT_BF16 ||
+       t == DT_F16) &&
       kern_amx_ready()) {
     int64_t nx32 = n_rows_x & ~(int64_t)31, r32 = rows & ~(int64_t)31;
     if (kern_amx_matmul(p, t, w, X, Y, nx32, r32, cols, (size_t)rows) == 0) {

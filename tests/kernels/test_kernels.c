@@ -482,20 +482,25 @@ static void test_matmul_prefill_shapes(void) {
 
 /* AMX prefill (avx512 backend, >= 32 X and W rows): every AMX type, with
  * remainders in both dimensions, a column count that is not a multiple of
- * the 512-column dequantization chunk, and more than 256 X rows. */
+ * the 512-column dequantization chunk, and more than 256 X rows. BF16 and
+ * F16 are float32-accurate (hi + lo splits, three tile passes for F16):
+ * measured NMSE 1.2-1.4e-11 for F16 (max error 3.5e-6 of sum |w x|); without
+ * the lo weight pass 2.7e-6, so the 1e-10 bound catches a lost pass. */
 static void test_matmul_amx(void) {
 #if defined(GLOAM_KERNELS_X86)
   const kern_backend *b = kern_backend_find("avx512");
   if (!b || !kern_amx_ready()) TEST_SKIP("no AMX (or GLOAM_AMX=0)");
   mm_case cs[] = {{DT_Q8_0, 70, 67, 544}, {DT_Q4_0, 64, 40, 1056}, {DT_BF16, 33, 96, 160},
                   {DT_Q8_0, 300, 64, 64}, {DT_Q4_0, 32, 32, 32},   {DT_Q4_K, 40, 33, 768},
-                  {DT_Q6_K, 33, 64, 256}};
+                  {DT_Q6_K, 33, 64, 256}, {DT_F16, 33, 96, 160},   {DT_F16, 70, 67, 544},
+                  {DT_F16, 300, 64, 64},  {DT_F16, 95, 33, 1056}};
   for (int threads = 1; threads <= 2; threads++) {
     kern_pool *pool = kern_pool_new(threads);
     ASSERT_NOT_NULL(pool);
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
       double nmse = mm_nmse(b, pool, &cs[i]);
-      double bound = cs[i].t == DT_BF16 && !kern_fast_bf16() ? 1e-10 : 5e-4;
+      int exact = cs[i].t == DT_F16 || (cs[i].t == DT_BF16 && !kern_fast_bf16());
+      double bound = exact ? 1e-10 : 5e-4;
       if (!(nmse < bound))
         test_fail(__FILE__, __LINE__, "amx %s nx=%lld rows=%lld: nmse %.3g", dtype_name(cs[i].t),
                   (long long)cs[i].nx, (long long)cs[i].rows, nmse);
@@ -503,6 +508,49 @@ static void test_matmul_amx(void) {
     kern_pool_free(pool);
   }
   ASSERT_TRUE(mm_nmse(b, NULL, &cs[0]) < 5e-4); /* no pool: per-call buffer */
+  ASSERT_TRUE(mm_nmse(b, NULL, &cs[8]) < 1e-10);
+#else
+  TEST_SKIP("not x86");
+#endif
+}
+
+/* F16 weights over the whole half range on AMX: each W row has its own
+ * scale 2^e, e from -24 (subnormal halves, a few bits each) to 13 (values up
+ * to ~65504, whose bf16 hi part may round up to 65536), so the hi + lo split
+ * must be exact at every exponent. Each output within 1e-5 * sum_k |w_k x_k|
+ * of a float64 sum of the exact half values (measured <= 3.5e-6). */
+static void test_matmul_amx_f16_range(void) {
+#if defined(GLOAM_KERNELS_X86)
+  const kern_backend *b = kern_backend_find("avx512");
+  if (!b || !kern_amx_ready()) TEST_SKIP("no AMX (or GLOAM_AMX=0)");
+  enum { NX = 37, ROWS = 76, COLS = 96 };
+  static f16_bits W[ROWS * COLS];
+  static float X[NX * COLS], Y[NX * ROWS];
+  for (int r = 0; r < ROWS; r++) {
+    float scale = ldexpf(1.0f, -24 + r % 38);
+    for (int k = 0; k < COLS; k++) {
+      float v = rng_gauss() * scale;
+      W[r * COLS + k] = f32_to_f16(fabsf(v) < 65504.0f ? v : copysignf(65504.0f, v));
+    }
+  }
+  for (int i = 0; i < NX * COLS; i++) X[i] = rng_gauss();
+  kern_pool *pool = kern_pool_new(2);
+  ASSERT_NOT_NULL(pool);
+  kern_matmul_on(b, pool, DT_F16, W, X, Y, NX, ROWS, COLS);
+  kern_pool_free(pool);
+  for (int i = 0; i < NX; i++) {
+    for (int r = 0; r < ROWS; r++) {
+      double s = 0, a = 0;
+      for (int k = 0; k < COLS; k++) {
+        double p = (double)f16_to_f32(W[r * COLS + k]) * X[i * COLS + k];
+        s += p;
+        a += fabs(p);
+      }
+      if (!(fabs(Y[i * ROWS + r] - s) <= 1e-5 * a))
+        test_fail(__FILE__, __LINE__, "f16 x=%d row=%d (2^%d): y %.9g, float64 %.9g", i, r,
+                  -24 + r % 38, (double)Y[i * ROWS + r], s);
+    }
+  }
 #else
   TEST_SKIP("not x86");
 #endif
@@ -744,18 +792,30 @@ static void test_backend_choice(void) {
 }
 
 int main(int argc, char **argv) {
-  static const test_case tests[] = {
-      TEST(test_dtype_sizes),       TEST(test_f16_edges),
-      TEST(test_f16_roundtrip_all), TEST(test_f16_vs_hardware),
-      TEST(test_bf16_edges),        TEST(test_dequant_q8_0),
-      TEST(test_dequant_q4_0),      TEST(test_dequant_q4_K),
-      TEST(test_dequant_q6_K),      TEST(test_dequant_q8_K),
-      TEST(test_quant_roundtrip),   TEST(test_matmul_ref),
-      TEST(test_matmul_avx2),       TEST(test_matmul_avx512),
-      TEST(test_matmul_neon),       TEST(test_matmul_neon_dotprod),
-      TEST(test_elementwise_simd),  TEST(test_matmul_prefill_shapes),
-      TEST(test_matmul_amx),        TEST(test_matmul_float_weights_exact),
-      TEST(test_elementwise_ref),   TEST(test_pool),
-      TEST(test_backend_choice),    {0}};
+  static const test_case tests[] = {TEST(test_dtype_sizes),
+                                    TEST(test_f16_edges),
+                                    TEST(test_f16_roundtrip_all),
+                                    TEST(test_f16_vs_hardware),
+                                    TEST(test_bf16_edges),
+                                    TEST(test_dequant_q8_0),
+                                    TEST(test_dequant_q4_0),
+                                    TEST(test_dequant_q4_K),
+                                    TEST(test_dequant_q6_K),
+                                    TEST(test_dequant_q8_K),
+                                    TEST(test_quant_roundtrip),
+                                    TEST(test_matmul_ref),
+                                    TEST(test_matmul_avx2),
+                                    TEST(test_matmul_avx512),
+                                    TEST(test_matmul_neon),
+                                    TEST(test_matmul_neon_dotprod),
+                                    TEST(test_elementwise_simd),
+                                    TEST(test_matmul_prefill_shapes),
+                                    TEST(test_matmul_amx),
+                                    TEST(test_matmul_amx_f16_range),
+                                    TEST(test_matmul_float_weights_exact),
+                                    TEST(test_elementwise_ref),
+                                    TEST(test_pool),
+                                    TEST(test_backend_choice),
+                                    {0}};
   return test_main(argc, argv, tests);
 }

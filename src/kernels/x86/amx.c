@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * kernels/x86/amx.c: prefill matmul on AMX (tiles + TDPBF16PS) for BF16,
- * Q8_0, Q4_0, Q4_K and Q6_K weights. Built with -mamx-tile -mamx-bf16 (and AVX-512) for
- * this file only; used only when cpuid reports AMX and the kernel grants the
- * tile data state (arch_prctl ARCH_REQ_XCOMP_PERM).
+ * F16, Q8_0, Q4_0, Q4_K, Q6_K and MLX weights. Built with -mamx-tile
+ * -mamx-bf16 (and AVX-512) for this file only; used only when cpuid reports
+ * AMX and the kernel grants the tile data state (arch_prctl
+ * ARCH_REQ_XCOMP_PERM).
  *
  * DESIGN: C[16 W rows x 16 X rows] += A[16 W rows x 32] . B[32 x 16 X rows].
  *  - A (weights) is read row-major: BF16 weights straight from the matrix
@@ -24,6 +25,14 @@
  *    same accumulators (two TDPBF16PS passes): x is represented to <= 2^-16
  *    relative (errors of random sign), the order of float32 accumulation error.
  *    GLOAM_FAST_BF16=1 skips the lo pass (x rounded to bf16).
+ *  - F16 weights (11 significant bits) are split exactly, per chunk, into
+ *    hi = bf16(w) and lo = w - hi (at most 3 significant bits, exact in
+ *    bf16), activations into hi + lo as for BF16, and three passes
+ *    accumulate W hi x X lo, W hi x X hi and W lo x X hi (W lo x X lo,
+ *    <= 2^-16 relative, ~2^-18 typical, dropped): float32-accurate, measured NMSE
+ *    ~1.3e-11 against float64 (BF16 with its split: ~6e-12). Fewer passes
+ *    (W or X rounded to bf16) give NMSE ~2.7e-6, outside the float-weight
+ *    tolerance, so F16 has no fast variant.
  * The tile configuration is passed to ldtilecfg through an asm memory
  * operand covering all 64 bytes (GCC 12's _tile_loadconfig declares an
  * 8-byte operand and may drop the stores that build it; notes/cpu.md).
@@ -98,9 +107,21 @@ typedef struct amx_job {
   float *Y;
   size_t ldy;
   int64_t nx, rows, cols, nc;
-  int split;     /* BF16 weights, float32-accurate: hi and lo activation passes */
+  int split;     /* float32-accurate: hi and lo activation passes */
+  int wsplit;    /* F16 weights: hi and lo weight parts (a third pass) */
   size_t lo_off; /* bytes from Xp to the lo activations */
 } amx_job;
+
+/* bf16(a - hi), bf16(b - hi) where hi = (bf16(a) in words 0-15, bf16(b) in
+ * 16-31): the rounding remainders of a 32-value hi + lo split. */
+static __m512bh amx_lo(__m512 a, __m512 b, __m512bh hi) {
+  __m512i h = (__m512i)hi;
+  __m512 ha =
+      _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+  __m512 hb = _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+  return _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, hb), _mm512_sub_ps(a, ha));
+}
 
 /* X rows of group g (16 rows) -> B tiles: per 32 columns c, 16 rows of 64
  * bytes, row k2 holding (x[m][2k2], x[m][2k2+1]) for m = 0..15. With split,
@@ -118,14 +139,8 @@ static void amx_pack_task(void *ctx, int i, int n) {
         __m512bh v = _mm512_cvtne2ps_pbh(b, a);
         int32_t *dst = (int32_t *)(j->Xp + (size_t)(g * j->nc + c) * 1024) + m;
         _mm512_i32scatter_epi32(dst, vidx, (__m512i)v, 4);
-        if (!j->split) continue;
-        __m512i hi = (__m512i)v; /* bf16 of a in words 0-15, of b in 16-31 */
-        __m512 ha = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
-        __m512 hb = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
-        __m512bh lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, hb), _mm512_sub_ps(a, ha));
-        _mm512_i32scatter_epi32(dst + j->lo_off / 4, vidx, (__m512i)lo, 4);
+        if (j->split)
+          _mm512_i32scatter_epi32(dst + j->lo_off / 4, vidx, (__m512i)amx_lo(a, b, v), 4);
       }
     }
   }
@@ -169,6 +184,28 @@ static void amx_dequant(enum dtype t, const uint8_t *row, int64_t k0, int64_t n,
   }
 }
 
+/* n F16 values of a row, from value k0 (both multiples of 32), split exactly
+ * into bf16 parts: hi = bf16(w), lo = w - hi (w has 11 significant bits, hi
+ * 8, so the remainder has at most 3 and is exact in bf16). */
+static void amx_split_f16(const uint8_t *row, int64_t k0, int64_t n, uint16_t *hi, uint16_t *lo) {
+  const f16_bits *w = (const f16_bits *)row + k0;
+  for (int64_t i = 0; i < n; i += 32) {
+    __m512 a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i)));
+    __m512 b = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16)));
+    __m512bh h = _mm512_cvtne2ps_pbh(b, a);
+    _mm512_storeu_si512(hi + i, (__m512i)h);
+    _mm512_storeu_si512(lo + i, (__m512i)amx_lo(a, b, h));
+  }
+}
+
+/* C tiles 4-7 += A tiles 0-1 x B tiles 2-3 (tile 4 + 2a + b: A a, B b). */
+static inline void amx_dp4(void) {
+  _tile_dpbf16ps(4, 0, 2);
+  _tile_dpbf16ps(5, 0, 3);
+  _tile_dpbf16ps(6, 1, 2);
+  _tile_dpbf16ps(7, 1, 3);
+}
+
 /* Values [k0, k0 + n) of row r of an MLX matrix (kernels/mlx.h) as bf16;
  * k0 and n are multiples of the group. */
 static void amx_dequant_mlx(const kern_mlx *w, int64_t r, int64_t cols, int64_t k0, int64_t n,
@@ -201,7 +238,7 @@ static void amx_dequant_mlx(const kern_mlx *w, int64_t r, int64_t cols, int64_t 
 static void amx_task(void *ctx, int wi, int n) {
   (void)n;
   amx_job *j = ctx;
-  _Alignas(64) uint16_t wbuf[32 * AMX_KC];
+  _Alignas(64) uint16_t wbuf[2][32 * AMX_KC]; /* bf16 weights; F16: hi, lo */
   _Alignas(64) float cbuf[(AMX_XS / 32) * 4 * 256];
   const int64_t w0 = 32 * (int64_t)wi;
   amx_config();
@@ -218,10 +255,13 @@ static void amx_task(void *ctx, int wi, int n) {
       } else {
         for (int r = 0; r < 32; r++)
           if (j->t == DT_MLX) /* W is a kern_mlx descriptor */
-            amx_dequant_mlx((const kern_mlx *)j->W, w0 + r, j->cols, k0, kc, wbuf + r * kc);
+            amx_dequant_mlx((const kern_mlx *)j->W, w0 + r, j->cols, k0, kc, wbuf[0] + r * kc);
+          else if (j->t == DT_F16)
+            amx_split_f16(j->W + (size_t)(w0 + r) * j->wrb, k0, kc, wbuf[0] + r * kc,
+                          wbuf[1] + r * kc);
           else
-            amx_dequant(j->t, j->W + (size_t)(w0 + r) * j->wrb, k0, kc, wbuf + r * kc);
-        abase = (const uint8_t *)wbuf;
+            amx_dequant(j->t, j->W + (size_t)(w0 + r) * j->wrb, k0, kc, wbuf[0] + r * kc);
+        abase = (const uint8_t *)wbuf[0];
         astride = (size_t)kc * 2;
       }
       for (int64_t p = 0; p < npair; p++) {
@@ -238,23 +278,25 @@ static void amx_task(void *ctx, int wi, int n) {
           _tile_loadd(7, cb + 768, 64);
         }
         int64_t g = (x0 + 32 * p) / 16;
+        /* passes: W hi x X lo (split), W hi x X hi, W lo x X hi (wsplit),
+         * ordered so each tile is loaded once per step */
         for (int64_t s = 0; s < kc / 32; s++) {
-          int64_t c = k0 / 32 + s;
+          const uint8_t *xg = j->Xp + (size_t)(g * j->nc + k0 / 32 + s) * 1024;
+          const size_t xnext = (size_t)j->nc * 1024; /* same columns, next 16 X rows */
           _tile_loadd(0, abase + s * 64, (long)astride);
           _tile_loadd(1, abase + 16 * astride + s * 64, (long)astride);
-          _tile_loadd(2, j->Xp + (size_t)(g * j->nc + c) * 1024, 64);
-          _tile_loadd(3, j->Xp + (size_t)((g + 1) * j->nc + c) * 1024, 64);
-          _tile_dpbf16ps(4, 0, 2);
-          _tile_dpbf16ps(5, 0, 3);
-          _tile_dpbf16ps(6, 1, 2);
-          _tile_dpbf16ps(7, 1, 3);
           if (j->split) {
-            _tile_loadd(2, j->Xp + j->lo_off + (size_t)(g * j->nc + c) * 1024, 64);
-            _tile_loadd(3, j->Xp + j->lo_off + (size_t)((g + 1) * j->nc + c) * 1024, 64);
-            _tile_dpbf16ps(4, 0, 2);
-            _tile_dpbf16ps(5, 0, 3);
-            _tile_dpbf16ps(6, 1, 2);
-            _tile_dpbf16ps(7, 1, 3);
+            _tile_loadd(2, xg + j->lo_off, 64);
+            _tile_loadd(3, xg + j->lo_off + xnext, 64);
+            amx_dp4();
+          }
+          _tile_loadd(2, xg, 64);
+          _tile_loadd(3, xg + xnext, 64);
+          amx_dp4();
+          if (j->wsplit) {
+            _tile_loadd(0, (const uint8_t *)wbuf[1] + s * 64, (long)astride);
+            _tile_loadd(1, (const uint8_t *)wbuf[1] + 16 * astride + s * 64, (long)astride);
+            amx_dp4();
           }
         }
         _tile_stored(4, cb, 64);
@@ -281,9 +323,10 @@ static void amx_task(void *ctx, int wi, int n) {
 int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X, float *Y,
                     int64_t nx, int64_t rows, int64_t cols, size_t ldy) {
   if (!kern_amx_ready() || nx % 32 || rows % 32 || cols % 32 || nx <= 0 || rows <= 0) return -1;
-  if (t != DT_BF16 && t != DT_Q8_0 && t != DT_Q4_0 && t != DT_Q4_K && t != DT_Q6_K && t != DT_MLX)
+  if (t != DT_BF16 && t != DT_F16 && t != DT_Q8_0 && t != DT_Q4_0 && t != DT_Q4_K && t != DT_Q6_K &&
+      t != DT_MLX)
     return -1;
-  int split = t == DT_BF16 && !kern_fast_bf16();
+  int split = (t == DT_BF16 && !kern_fast_bf16()) || t == DT_F16;
   size_t lo_off = (size_t)nx * (size_t)cols * 2;
   size_t xp_len = split ? 2 * lo_off : lo_off;
   void *own = NULL; /* without a pool: a buffer for this call (prefill only) */
@@ -304,6 +347,7 @@ int kern_amx_matmul(kern_pool *p, enum dtype t, const uint8_t *W, const float *X
                .cols = cols,
                .nc = cols / 32,
                .split = split,
+               .wsplit = t == DT_F16,
                .lo_off = lo_off};
   int nt = kern_pool_threads(p);
   kern_pool_run(p, amx_pack_task, &j, (int)(nx / 16 < nt ? nx / 16 : nt));
