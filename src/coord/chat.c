@@ -4,11 +4,11 @@
  *
  * The body is the client's sealed envelope (docs/sealing.md). The
  * coordinator reads only its cleartext header (model, node, token limit,
- * request id), reserves the maximum cost, forwards the envelope to the named
- * node, relays the node's sealed frames to the client as SSE events without
- * opening them, and settles from the node's signed receipt after checking
- * it. Nothing is charged for a request that fails; see docs/coordinator.md
- * for the event format.
+ * request id), reserves the maximum cost (on a worker: admit.h), forwards
+ * the envelope to the named node, relays the node's sealed frames to the
+ * client as SSE events without opening them, and settles from the node's
+ * signed receipt after checking it. Nothing is charged for a request that
+ * fails; see docs/coordinator.md for the event format.
  *
  * Lifetime of a job: admitted (reserved, sent to node, client connection
  * watched) -> streaming (SSE started at the first frame) -> finished by
@@ -16,15 +16,12 @@
  * each path settles or refunds, answers the client if it is still there,
  * and frees the job.
  */
-#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -33,6 +30,7 @@
 #include "core/log.h"
 #include "core/secure.h"
 #include "core/time.h"
+#include "coord/admit.h"
 #include "coord/anthropic.h"
 #include "coord/coord_impl.h"
 #include "http/error.h"
@@ -195,13 +193,12 @@ void coord_chat_on_sse_gone(void *ud) {
  * client that pipelines another request is not watched further. */
 static void on_watch(evutil_socket_t fd, short what, void *ud) {
   cjob *j = ud;
-  char b;
-  ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+  enum coord_peer p = coord_peer_check(fd);
+  if (p == COORD_PEER_GONE) {
     coord_job_fail(j, 499, "client_disconnected", "The client went away.", true);
     return;
   }
-  if (r < 0) event_add(j->watch, NULL);
+  if (p == COORD_PEER_IDLE) event_add(j->watch, NULL);
 }
 static void on_conn_gone(struct evhttp_connection *evcon, void *ud) {
   client_gone(ud);
@@ -367,12 +364,7 @@ int coord_job_dispatch(cjob *j, cnode *n, struct evhttp_request *req, const uint
   j->req = req;
   j->evcon = evhttp_request_get_connection(req);
   evhttp_connection_set_closecb(j->evcon, on_conn_gone, j);
-  struct bufferevent *bev = evhttp_connection_get_bufferevent(j->evcon);
-  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-  if (fd >= 0) {
-    j->watch = event_new(c->base, fd, EV_READ, on_watch, j);
-    if (j->watch) event_add(j->watch, NULL);
-  }
+  j->watch = coord_peer_watch_new(c, j->evcon, on_watch, j);
   j->node = n;
   snprintf(j->node_id, sizeof j->node_id, "%s", n->id);
   j->node_trust = n->trust;
@@ -396,6 +388,66 @@ void coord_chat_reject(coord *c, struct evhttp_request *req, int status, const c
     http_send_error_retry(req, status, 1, code, "%s", msg);
   else
     http_send_error(req, status, NULL, code, param, "%s", msg);
+}
+
+void coord_chat_reject_api(coord *c, struct evhttp_request *req, int api, int status,
+                           const char *code, const char *param, const char *msg) {
+  if (api != API_ANTHROPIC) {
+    coord_chat_reject(c, req, status, code, param, msg);
+    return;
+  }
+  c->m.chat_rejected++;
+  coord_count_status(c, status);
+  char text[320];
+  snprintf(text, sizeof text, "%s%s%s", param ? param : "", param ? ": " : "", msg);
+  coord_anthropic_send_error(req, status, text);
+}
+
+/* The node a client-sealed request is sealed to, if it can take the request
+ * now; else NULL with the refusal. Checked at admission and again once the
+ * reservation committed (the node may have left or filled up meanwhile). */
+static cnode *sealed_node(coord *c, const char *id, const char *model, int *status,
+                          const char **code, const char **param, const char **msg) {
+  cnode *n = id[0] ? coord_node_find(c, id) : NULL;
+  *param = NULL;
+  if (!n || n->draining || !coord_attest_routable(n)) {
+    *status = 503;
+    *code = "node_unavailable";
+    *msg = "The node this request is sealed to is not available; pick another from /v1/nodes.";
+  } else if (!coord_node_serves(n, model)) {
+    *status = 400;
+    *code = "model_not_served";
+    *param = "model";
+    *msg = "The named node does not serve this model.";
+  } else if (n->n_jobs + n->n_admitting >= n->max_slots) {
+    *status = 429;
+    *code = "node_busy";
+    *msg = "The node has no free slot.";
+  } else {
+    return n;
+  }
+  return NULL;
+}
+
+/* Admission continued on the loop after the reservation (admit.c). The
+ * envelope is still the request's body; j->node_id names its node. */
+static void sealed_reserved(cjob *j, struct evhttp_request *req) {
+  int status;
+  const char *code, *param, *msg;
+  cnode *n = sealed_node(j->c, j->node_id, j->model, &status, &code, &param, &msg);
+  if (!n) {
+    coord_admit_unwind(j, req, code, status, code, param, msg);
+    return;
+  }
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  const uint8_t *env = evbuffer_pullup(in, (ev_ssize_t)len);
+  if (!env || coord_job_dispatch(j, n, req, env, len, "client-sealed") < 0) {
+    coord_admit_unwind(j, req, "node_send_failed", 503, "node_unavailable", NULL,
+                       "The node cannot take the request now.");
+    return;
+  }
+  coord_chat_log_job(j, "chat.admitted", "reserved", 0);
 }
 
 void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
@@ -430,20 +482,11 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
                       "The model is not served by any live node.");
     return;
   }
-  cnode *n = h.node_id[0] ? coord_node_find(c, h.node_id) : NULL;
-  if (!n || n->draining || !coord_attest_routable(n)) {
-    coord_chat_reject(
-        c, req, 503, "node_unavailable", NULL,
-        "The node this request is sealed to is not available; pick another from /v1/nodes.");
-    return;
-  }
-  if (!coord_node_serves(n, h.model)) {
-    coord_chat_reject(c, req, 400, "model_not_served", "model",
-                      "The named node does not serve this model.");
-    return;
-  }
-  if (n->n_jobs >= n->max_slots) {
-    coord_chat_reject(c, req, 429, "node_busy", NULL, "The node has no free slot.");
+  int status;
+  const char *code, *param, *msg;
+  cnode *n = sealed_node(c, h.node_id, h.model, &status, &code, &param, &msg);
+  if (!n) {
+    coord_chat_reject(c, req, status, code, param, msg);
     return;
   }
   int64_t in_p = 0, out_p = 0, audio_p = 0, image_p = 0, max_cost;
@@ -486,22 +529,6 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   j->n_images = image ? h.n_images : 0;
   j->reserved = max_cost;
   j->start_ms = time_mono_ms();
-  int rc = coord_store_reserve(c->store, j->id_hex, account, h.model, max_cost);
-  if (rc < 0) {
-    mem_free(j);
-    if (rc == GLOAM_EPOLICY)
-      coord_chat_reject(c, req, 402, "insufficient_balance", NULL,
-                        "Your balance does not cover the maximum cost of this request.");
-    else
-      coord_chat_reject(c, req, 500, "billing_error", NULL, "Cannot reserve funds.");
-    return;
-  }
-  if (coord_job_dispatch(j, n, req, env, len, "client-sealed") < 0) {
-    coord_ledger_refund(c, j->id_hex, "node_send_failed");
-    coord_job_free(j);
-    coord_chat_reject(c, req, 503, "node_unavailable", NULL,
-                      "The node cannot take the request now.");
-    return;
-  }
-  coord_chat_log_job(j, "chat.admitted", "reserved", 0);
+  snprintf(j->node_id, sizeof j->node_id, "%s", h.node_id);
+  coord_admit_reserve(j, req, n, NULL, sealed_reserved);
 }

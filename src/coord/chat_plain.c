@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/time.h"
+#include "coord/admit.h"
 #include "coord/anthropic.h"
 #include "coord/chat_req.h"
 #include "coord/coord_impl.h"
@@ -72,9 +73,9 @@ static cnode *pick(coord *c, const char *model, enum chat_format format, int nee
     trust_ok = true;
     if (!format_ok(n, format)) continue;
     fmt_ok = true;
-    if (n->n_jobs >= n->max_slots) continue;
+    if (n->n_jobs + n->n_admitting >= n->max_slots) continue;
     double tps = n->decode_tps > 1 ? n->decode_tps : 1;
-    double score = (n->n_jobs + 1) / tps;
+    double score = (n->n_jobs + n->n_admitting + 1) / tps;
     if (!best || score < best_score) {
       best = n;
       best_score = score;
@@ -104,18 +105,11 @@ void coord_chat_plain(struct evhttp_request *req, coord *c, int64_t account) {
   coord_chat_plain_handle(req, c, account, false, API_OPENAI);
 }
 
-/* A refusal in the caller's API format. */
-static void rej(coord *c, struct evhttp_request *req, int api, int status, const char *code,
-                const char *param, const char *msg) {
-  if (api != API_ANTHROPIC) {
-    coord_chat_reject(c, req, status, code, param, msg);
-    return;
-  }
-  c->m.chat_rejected++;
-  coord_count_status(c, status);
-  char text[320];
-  snprintf(text, sizeof text, "%s%s%s", param ? param : "", param ? ": " : "", msg);
-  coord_anthropic_send_error(req, status, text);
+/* Why no node fits, as the client is told. */
+static const char *no_node_message(int status) {
+  return status == 400   ? "No node serving this model enforces this response_format."
+         : status == 503 ? "No node serving this model meets the requested trust level."
+                         : "All nodes serving this model are busy.";
 }
 
 int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t account, bool from_queue,
@@ -127,21 +121,19 @@ int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t accoun
   chat_req r;
   chat_req_error e;
   if (coord_chat_req_parse(body, len, c->cfg.max_json_bytes, &r, &e) < 0) {
-    rej(c, req, api, e.status, e.code, e.param[0] ? e.param : NULL, e.message);
+    coord_chat_reject_api(c, req, api, e.status, e.code, e.param[0] ? e.param : NULL, e.message);
     return 0;
   }
   cjob *j = NULL;
-  uint8_t *env = NULL;
-  size_t env_len = 0;
   int need = coord_plain_min_trust(req, r.root);
   if (need < 0) {
-    rej(c, req, api, 400, "invalid_value", "min_trust",
-        "min_trust must be none, software, tpm, measured or confidential.");
+    coord_chat_reject_api(c, req, api, 400, "invalid_value", "min_trust",
+                          "min_trust must be none, software, tpm, measured or confidential.");
     goto out;
   }
   if (!coord_chat_model_served(c, r.model)) {
-    rej(c, req, api, 404, "model_not_found", "model",
-        "The model does not exist or is not served right now.");
+    coord_chat_reject_api(c, req, api, 404, "model_not_found", "model",
+                          "The model does not exist or is not served right now.");
     goto out;
   }
   int status = 0;
@@ -151,78 +143,110 @@ int coord_chat_plain_handle(struct evhttp_request *req, coord *c, int64_t accoun
       coord_queue_add(c, req, account, r.model, (int)r.response_format, need, api) == 0)
     goto out; /* waits for a slot (queue.c) */
   if (!n) {
-    rej(c, req, api, status, code, status == 400 ? "response_format" : NULL,
-        status == 400   ? "No node serving this model enforces this response_format."
-        : status == 503 ? "No node serving this model meets the requested trust level."
-                        : "All nodes serving this model are busy.");
+    coord_chat_reject_api(c, req, api, status, code, status == 400 ? "response_format" : NULL,
+                          no_node_message(status));
     goto out;
   }
   int64_t in_p, out_p;
   if (coord_store_price_get(c->store, r.model, &in_p, &out_p) < 0) {
-    rej(c, req, api, 404, "model_not_found", "model", "The model is not offered (no price).");
+    coord_chat_reject_api(c, req, api, 404, "model_not_found", "model",
+                          "The model is not offered (no price).");
     goto out;
   }
-  gloam_seal_header h;
-  memset(&h, 0, sizeof h);
-  snprintf(h.model, sizeof h.model, "%s", r.model);
-  snprintf(h.node_id, sizeof h.node_id, "%s", n->id);
-  snprintf(h.endpoint, sizeof h.endpoint, "chat/completions");
-  h.max_output_tokens = r.max_tokens ? r.max_tokens : c->cfg.default_max_tokens;
   j = mem_calloc(1, sizeof *j);
-  char err[GLOAM_ERR_LEN];
-  if (!j || RAND_bytes(j->id, sizeof j->id) != 1 ||
-      gloam_seal_request(&h, n->hpke_pk, sizeof n->hpke_pk, (const uint8_t *)body, len, &env,
-                         &env_len, &j->sc, err) < 0) {
-    rej(c, req, api, 500, "internal", NULL, "Cannot seal the request.");
+  if (!j || RAND_bytes(j->id, sizeof j->id) != 1 || !(j->plain = mem_dup(body, len))) {
+    coord_chat_reject_api(c, req, api, 500, "internal", NULL, "Out of memory.");
     goto out;
   }
   j->c = c;
   coord_node_job_hex(j->id, j->id_hex);
   j->account = account;
-  j->plain = mem_dup(body, len);
   j->plain_len = len;
   j->need_trust = need;
   j->api = api;
   j->format = (int)r.response_format;
-  if (!j->plain) {
-    rej(c, req, api, 500, "internal", NULL, "Out of memory.");
-    goto out;
-  }
-  memcpy(j->model, h.model, sizeof j->model);
-  memcpy(j->request_id, h.request_id, sizeof j->request_id);
-  unsigned md_len = 0;
-  EVP_Digest(env, env_len, j->env_sha256, &md_len, EVP_sha256(), NULL);
-  j->max_output_tokens = h.max_output_tokens;
+  j->from_queue = from_queue;
+  snprintf(j->model, sizeof j->model, "%s", r.model);
+  j->max_output_tokens = r.max_tokens ? r.max_tokens : c->cfg.default_max_tokens;
   j->body_len = (uint32_t)len;
   j->in_price = in_p;
   j->out_price = out_p;
   j->stream = r.stream;
   j->include_usage = r.include_usage;
-  j->reserved = coord_chat_cost((int64_t)len, h.max_output_tokens, in_p, out_p);
+  j->reserved = coord_chat_cost((int64_t)len, j->max_output_tokens, in_p, out_p);
   j->start_ms = time_mono_ms();
-  int rc = j->reserved < 0
-               ? GLOAM_ERANGE
-               : coord_store_reserve(c->store, j->id_hex, account, r.model, j->reserved);
-  if (rc < 0) {
-    if (rc == GLOAM_EPOLICY)
-      rej(c, req, api, 402, "insufficient_balance", NULL,
-          "Your balance does not cover the maximum cost of this request.");
-    else
-      rej(c, req, api, 500, "billing_error", NULL, "Cannot reserve funds.");
-    goto out;
-  }
-  if (coord_job_dispatch(j, n, req, env, env_len, "coordinator-sealed") < 0) {
-    coord_ledger_refund(c, j->id_hex, "node_send_failed");
-    rej(c, req, api, 503, "node_unavailable", NULL, "The node cannot take the request now.");
-    goto out;
-  }
-  coord_chat_log_job(j, "chat.admitted", "reserved", 0);
-  j = NULL; /* owned by the node now */
+  coord_admit_reserve(j, req, n, NULL, coord_plain_place); /* takes j */
+  j = NULL;
 out:
   if (j) coord_job_free(j);
-  gloam_seal_free(env, env_len);
   coord_chat_req_free(&r);
   return ret;
+}
+
+/* Seals j->plain to n as a client would (a fresh request id and sealing
+ * client, kept in j for opening the answer and checking the receipt). */
+static int seal_to(cjob *j, const cnode *n, uint8_t **env, size_t *env_len) {
+  gloam_seal_header h;
+  memset(&h, 0, sizeof h);
+  snprintf(h.model, sizeof h.model, "%s", j->model);
+  snprintf(h.node_id, sizeof h.node_id, "%s", n->id);
+  snprintf(h.endpoint, sizeof h.endpoint, "%s", j->endpoint ? j->endpoint : "chat/completions");
+  h.max_output_tokens = j->endpoint ? 0 : j->max_output_tokens;
+  h.audio_ms = j->audio_ms;
+  h.n_images = j->n_images;
+  gloam_seal_client *sc = NULL;
+  char err[GLOAM_ERR_LEN];
+  int rc = gloam_seal_request(&h, n->hpke_pk, sizeof n->hpke_pk, j->plain, j->plain_len, env,
+                              env_len, &sc, err);
+  if (rc < 0) return rc;
+  gloam_seal_client_free(j->sc);
+  j->sc = sc;
+  memcpy(j->request_id, h.request_id, sizeof j->request_id);
+  unsigned md_len = 0;
+  EVP_Digest(*env, *env_len, j->env_sha256, &md_len, EVP_sha256(), NULL);
+  return 0;
+}
+
+void coord_plain_place(cjob *j, struct evhttp_request *req) {
+  coord *c = j->c;
+  int status = 0;
+  const char *code = NULL;
+  cnode *n = pick(c, j->model, (enum chat_format)j->format, j->need_trust, NULL, &status, &code);
+  if (!n && status == 429 && !j->endpoint && !j->from_queue) {
+    /* the free slot seen at admission was taken meanwhile: wait in the
+     * queue as if it had been full then (nothing stays reserved) */
+    coord_ledger_refund(c, j->id_hex, "queued");
+    if (coord_queue_add(c, req, j->account, j->model, j->format, j->need_trust, j->api) == 0) {
+      coord_job_free(j);
+      return;
+    }
+    coord_chat_reject_api(c, req, j->api, status, code, NULL, no_node_message(status));
+    coord_job_free(j);
+    return;
+  }
+  if (!n) {
+    coord_admit_unwind(j, req, code, status, code, status == 400 ? "response_format" : NULL,
+                       no_node_message(status));
+    return;
+  }
+  uint8_t *env = NULL;
+  size_t env_len = 0;
+  if (seal_to(j, n, &env, &env_len) < 0) {
+    coord_admit_unwind(j, req, "seal_failed", 500, "internal", NULL, "Cannot seal the request.");
+    return;
+  }
+  int rc = coord_job_dispatch(j, n, req, env, env_len, "coordinator-sealed");
+  gloam_seal_free(env, env_len);
+  if (rc < 0) {
+    coord_admit_unwind(j, req, "node_send_failed", 503, "node_unavailable", NULL,
+                       "The node cannot take the request now.");
+    return;
+  }
+  coord_chat_log_job(j,
+                     j->n_images   ? "image.admitted"
+                     : j->endpoint ? "speech.admitted"
+                                   : "chat.admitted",
+                     "reserved", 0);
 }
 
 bool coord_plain_retry(cjob *j) {
@@ -232,30 +256,13 @@ bool coord_plain_retry(cjob *j) {
   const char *code;
   cnode *n = pick(c, j->model, (enum chat_format)j->format, j->need_trust, j, &status, &code);
   if (!n) return false;
-  gloam_seal_header h;
-  memset(&h, 0, sizeof h);
-  snprintf(h.model, sizeof h.model, "%s", j->model);
-  snprintf(h.node_id, sizeof h.node_id, "%s", n->id);
-  snprintf(h.endpoint, sizeof h.endpoint, "%s", j->endpoint ? j->endpoint : "chat/completions");
-  h.max_output_tokens = j->endpoint ? 0 : j->max_output_tokens;
-  h.audio_ms = j->audio_ms;
-  h.n_images = j->n_images;
   uint8_t *env = NULL;
   size_t env_len = 0;
-  gloam_seal_client *sc = NULL;
-  char err[GLOAM_ERR_LEN];
-  if (gloam_seal_request(&h, n->hpke_pk, sizeof n->hpke_pk, j->plain, j->plain_len, &env, &env_len,
-                         &sc, err) < 0)
-    return false;
+  if (seal_to(j, n, &env, &env_len) < 0) return false;
   if (j->node && !j->node->closing)
     coord_node_send_json(j->node, json_pack("{s:s,s:s,s:s}", "type", "cancel", "job", j->id_hex,
                                             "reason", "retried_elsewhere"));
   coord_job_unlink(j);
-  gloam_seal_client_free(j->sc);
-  j->sc = sc;
-  memcpy(j->request_id, h.request_id, sizeof j->request_id);
-  unsigned md_len = 0;
-  EVP_Digest(env, env_len, j->env_sha256, &md_len, EVP_sha256(), NULL);
   j->n_frames = 0;
   j->got_final = false;
   int rc = coord_job_dispatch(j, n, j->req, env, env_len, "coordinator-sealed");

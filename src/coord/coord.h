@@ -45,8 +45,8 @@ typedef struct coord_config {
   uint32_t default_max_tokens; /* coordinator-sealed requests without max_tokens */
   int queue_max_per_model;     /* waiting requests per model before 429 */
   int queue_timeout_ms;        /* longest wait in the queue before 503 */
-  int ledger_delay_ms;         /* tests only: each settle/refund task first sleeps this long
-                                  on its worker (0 in production) */
+  int ledger_delay_ms;         /* tests only: each reserve/settle/refund task first sleeps
+                                  this long on its worker (0 in production) */
   /* Attestation policy (docs/coordinator.md "Attestation"); lists are
    * comma-separated. A node is routed only once its evidence verified at
    * attest_min_trust or above (a gloam_trust; 0 = none: any verified node). */

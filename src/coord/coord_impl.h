@@ -60,6 +60,7 @@ typedef struct cnode {
   struct cnode_att *att; /* node_attest.c: evidence, nonce, AK, pending task */
   cjob *jobs;
   int n_jobs;
+  int n_admitting; /* admit.c: slots held by admissions whose reservation is pending */
 } cnode;
 
 struct cjob {
@@ -91,6 +92,7 @@ struct cjob {
   struct ant_stream *ant; /* Anthropic streaming state */
   int n_tried;
   char tried[3][NODE_ID_MAX + 1]; /* nodes already tried */
+  bool from_queue;                /* chat_plain.c: admitted from the queue (never queued again) */
   uint64_t start_ms;
   /* the serving node as the answer names it; kept so the answer can be
    * finished after the job left its node (settlement runs off the loop) */
@@ -226,6 +228,10 @@ void coord_ledger_refund(coord *c, const char *job_id_hex, const char *reason);
  * tells done() which). */
 void coord_offload(coord *c, net_work_fn work, net_done_fn done, void *t);
 void coord_ledger_settle(cjob *j, const node_msg *m);
+/* Worker thread (admit.c's task): reserves j->reserved for j->account
+ * under j->id_hex on the workers' connection; 0, GLOAM_EPOLICY (short
+ * balance) or another error with detail in err[GLOAM_ERR_LEN]. */
+int coord_ledger_reserve(coord *c, const cjob *j, char *err);
 /* Refunds a failed job whose client still waits, then answers it through
  * coord_job_refunded (so a client that sees the error sees its balance
  * restored). The job must already be off its node. */
@@ -253,6 +259,13 @@ void coord_plain_on_done(cjob *j, const char *receipt, int64_t prompt_tokens,
                          int64_t completion_tokens, int64_t cost, json_t *body);
 void coord_chat_reject(coord *c, struct evhttp_request *req, int status, const char *code,
                        const char *param, const char *msg);
+/* The same in the caller's API format (api: enum coord_api). */
+void coord_chat_reject_api(coord *c, struct evhttp_request *req, int api, int status,
+                           const char *code, const char *param, const char *msg);
+/* chat_plain.c: admission of a coordinator-sealed job after its reservation
+ * (admit.h's next): picks a node, seals j->plain to it and dispatches; a
+ * chat request that finds every node full waits in the queue (refunded). */
+void coord_plain_place(cjob *j, struct evhttp_request *req);
 void coord_chat_log_job(cjob *j, const char *event, const char *outcome, int64_t charged);
 int coord_chat_model_served(coord *c, const char *model);
 void coord_chat_add_headers(cjob *j); /* Gloam-Mode/-Node/-Trust/-Job */
@@ -279,16 +292,12 @@ int coord_speech_receipt_cost(const cjob *j, const gloam_receipt_claims *cl, int
 /* chat.c, after settlement of a coordinator-sealed audio job. */
 void coord_speech_on_done(cjob *j, const char *receipt, int64_t cost);
 /* speech.c, shared by the non-chat endpoints (audio, images): a new job
- * for a coordinator-sealed request, body sealed to n with the envelope's
- * endpoint (static) and billed units; NULL on failure. */
-cjob *coord_unit_job(coord *c, cnode *n, const char *model, const char *endpoint, uint32_t audio_ms,
-                     uint32_t n_images, const uint8_t *body, size_t len, uint8_t **env,
-                     size_t *env_len);
-/* Reserves j->reserved for j->account and dispatches j to n; true when the
- * job is owned by the node now, false when req was answered (what: "audio",
- * "image request" for the 402 message). */
-bool coord_unit_dispatch(coord *c, struct evhttp_request *req, cjob *j, cnode *n,
-                         const uint8_t *env, size_t env_len, const char *what);
+ * for a coordinator-sealed request (a copy of body, the envelope's endpoint
+ * (static) and billed units), admitted with coord_admit_reserve(...,
+ * coord_plain_place), which seals it to the node picked then; NULL on
+ * failure. */
+cjob *coord_unit_job(coord *c, const char *model, const char *endpoint, uint32_t audio_ms,
+                     uint32_t n_images, const uint8_t *body, size_t len);
 
 /* image.c: /v1/images/generations (docs/images.md). */
 void coord_image_handle(struct evhttp_request *req, coord *c, int64_t account);

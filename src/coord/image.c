@@ -28,6 +28,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "coord/admit.h"
 #include "coord/coord_impl.h"
 #include "http/error.h"
 #include "http/image_req.h"
@@ -59,8 +60,6 @@ static void plain(struct evhttp_request *req, coord *c, int64_t account) {
     return;
   }
   cjob *j = NULL;
-  uint8_t *env = NULL;
-  size_t env_len = 0;
   int64_t per_image = 0;
   cnode *n = NULL;
   int need = coord_plain_min_trust(req, NULL), st = 0;
@@ -83,21 +82,15 @@ static void plain(struct evhttp_request *req, coord *c, int64_t account) {
     coord_chat_reject(c, req, st, code, NULL,
                       st == 503 ? "No node serving this model meets the requested trust level."
                                 : "All nodes serving this model are busy.");
-  } else if (!(j = coord_unit_job(c, n, r.model, IMAGE_ENDPOINT, 0, (uint32_t)r.n, body, len, &env,
-                                  &env_len))) {
-    coord_chat_reject(c, req, 500, "internal", NULL, "Cannot seal the request.");
+  } else if (!(j = coord_unit_job(c, r.model, IMAGE_ENDPOINT, 0, (uint32_t)r.n, body, len))) {
+    coord_chat_reject(c, req, 500, "internal", NULL, "Out of memory.");
   } else {
     j->account = account;
     j->need_trust = need; /* failover keeps the policy */
     j->image_price = per_image;
     j->reserved = image_cost((uint64_t)r.n, per_image);
-    if (coord_unit_dispatch(c, req, j, n, env, env_len, "image request")) {
-      coord_chat_log_job(j, "image.admitted", "reserved", 0);
-      j = NULL; /* owned by the node now */
-    }
+    coord_admit_reserve(j, req, n, "image request", coord_plain_place); /* takes j */
   }
-  if (j) coord_job_free(j);
-  gloam_seal_free(env, env_len);
   image_req_free(&r);
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * coord/ledger.c: the coordinator's slow work, off the event loop (STYLE §7):
- * receipt signature checks, settlements and refunds run on net_workq
+ * receipt signature checks, settlements, refunds and (for admit.c) the
+ * reservation at admission run on net_workq
  * workers against a second SQLite connection (WAL lets the loop's own
  * connection keep reading meanwhile); results come back to the loop through
  * the queue's eventfd.
@@ -145,6 +146,17 @@ void coord_ledger_refund_job(cjob *j, int status, const char *code, const char *
   snprintf(t->message, sizeof t->message, "%s", message);
   j->settling = true;
   coord_offload(c, refund_work, refund_done, t);
+}
+
+/* ---- reservation (admit.c) -------------------------------------------- */
+
+int coord_ledger_reserve(coord *c, const cjob *j, char *err) {
+  test_delay(c);
+  pthread_mutex_lock(&c->wlock);
+  int rc = coord_store_reserve(c->wstore, j->id_hex, j->account, j->model, j->reserved);
+  if (rc < 0) snprintf(err, GLOAM_ERR_LEN, "%s", coord_store_errmsg(c->wstore));
+  pthread_mutex_unlock(&c->wlock);
+  return rc;
 }
 
 /* ---- settlement ------------------------------------------------------- */

@@ -12,16 +12,14 @@
  * streaming (peek watcher plus evhttp's close callback); its request is
  * dropped without reaching a node. Nothing is reserved while waiting.
  */
-#include <errno.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "coord/admit.h"
 #include "coord/anthropic.h"
 #include "coord/coord_impl.h"
 #include "http/error.h"
@@ -71,13 +69,12 @@ static void on_gone(struct evhttp_connection *evcon, void *ud) {
 
 static void on_watch(evutil_socket_t fd, short what, void *ud) {
   cpend *p = ud;
-  char b;
-  ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+  enum coord_peer st = coord_peer_check(fd);
+  if (st == COORD_PEER_GONE) {
     pend_reply(p, 499, "client_disconnected", "The client went away.");
     return;
   }
-  if (r < 0) event_add(p->watch, NULL);
+  if (st == COORD_PEER_IDLE) event_add(p->watch, NULL);
 }
 
 int coord_queue_add(coord *c, struct evhttp_request *req, int64_t account, const char *model,
@@ -97,12 +94,7 @@ int coord_queue_add(coord *c, struct evhttp_request *req, int64_t account, const
   p->api = api;
   p->deadline_ms = time_mono_ms() + (uint64_t)c->cfg.queue_timeout_ms;
   evhttp_connection_set_closecb(p->evcon, on_gone, p);
-  struct bufferevent *bev = evhttp_connection_get_bufferevent(p->evcon);
-  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-  if (fd >= 0) {
-    p->watch = event_new(c->base, fd, EV_READ, on_watch, p);
-    if (p->watch) event_add(p->watch, NULL);
-  }
+  p->watch = coord_peer_watch_new(c, p->evcon, on_watch, p);
   cpend **tail = &c->pend_head;
   while (*tail) tail = &(*tail)->next;
   *tail = p;

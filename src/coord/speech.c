@@ -28,7 +28,6 @@
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
 
@@ -37,6 +36,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "coord/admit.h"
 #include "coord/anthropic.h"
 #include "coord/coord_impl.h"
 #include "engine/audio.h"
@@ -67,21 +67,10 @@ int coord_speech_sealed_price(coord *c, struct evhttp_request *req, const gloam_
   return *max_cost < 0 ? GLOAM_ERANGE : 0;
 }
 
-cjob *coord_unit_job(coord *c, cnode *n, const char *model, const char *endpoint, uint32_t audio_ms,
-                     uint32_t n_images, const uint8_t *body, size_t len, uint8_t **env,
-                     size_t *env_len) {
-  gloam_seal_header h;
-  memset(&h, 0, sizeof h);
-  snprintf(h.model, sizeof h.model, "%s", model);
-  snprintf(h.node_id, sizeof h.node_id, "%s", n->id);
-  snprintf(h.endpoint, sizeof h.endpoint, "%s", endpoint);
-  h.audio_ms = audio_ms;
-  h.n_images = n_images;
+cjob *coord_unit_job(coord *c, const char *model, const char *endpoint, uint32_t audio_ms,
+                     uint32_t n_images, const uint8_t *body, size_t len) {
   cjob *j = mem_calloc(1, sizeof *j);
-  char err[GLOAM_ERR_LEN];
-  if (!j || RAND_bytes(j->id, sizeof j->id) != 1 || !(j->plain = mem_dup(body, len)) ||
-      gloam_seal_request(&h, n->hpke_pk, sizeof n->hpke_pk, body, len, env, env_len, &j->sc, err) <
-          0) {
+  if (!j || RAND_bytes(j->id, sizeof j->id) != 1 || !(j->plain = mem_dup(body, len))) {
     if (j) coord_job_free(j);
     return NULL;
   }
@@ -92,34 +81,11 @@ cjob *coord_unit_job(coord *c, cnode *n, const char *model, const char *endpoint
   j->endpoint = endpoint;
   j->audio_ms = audio_ms;
   j->n_images = n_images;
-  memcpy(j->model, h.model, sizeof j->model);
-  memcpy(j->request_id, h.request_id, sizeof j->request_id);
-  unsigned md_len = 0;
-  EVP_Digest(*env, *env_len, j->env_sha256, &md_len, EVP_sha256(), NULL);
+  snprintf(j->model, sizeof j->model, "%s", model);
   j->max_output_tokens = UINT32_MAX; /* bounded by the billed units, not tokens */
   j->body_len = (uint32_t)len;
   j->start_ms = time_mono_ms();
   return j;
-}
-
-bool coord_unit_dispatch(coord *c, struct evhttp_request *req, cjob *j, cnode *n,
-                         const uint8_t *env, size_t env_len, const char *what) {
-  int rc = j->reserved < 0
-               ? GLOAM_ERANGE
-               : coord_store_reserve(c->store, j->id_hex, j->account, j->model, j->reserved);
-  if (rc == GLOAM_EPOLICY) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "Your balance does not cover the cost of this %s.", what);
-    reject(c, req, 402, "insufficient_balance", NULL, msg);
-  } else if (rc < 0) {
-    reject(c, req, 500, "billing_error", NULL, "Cannot reserve funds.");
-  } else if (coord_job_dispatch(j, n, req, env, env_len, "coordinator-sealed") < 0) {
-    coord_ledger_refund(c, j->id_hex, "node_send_failed");
-    reject(c, req, 503, "node_unavailable", NULL, "The node cannot take the request now.");
-  } else {
-    return true;
-  }
-  return false;
 }
 
 /* A coordinator-sealed upload between parsing and admission: its duration
@@ -188,8 +154,6 @@ static void admit(speech_admit *a) {
     return;
   }
   cjob *j = NULL;
-  uint8_t *env = NULL;
-  size_t env_len = 0;
   uint32_t audio_ms = a->audio_ms;
   cnode *n = NULL;
   int st = 0;
@@ -198,9 +162,9 @@ static void admit(speech_admit *a) {
     reject(c, req, st, code, NULL,
            st == 503 ? "No node serving this model meets the requested trust level."
                      : "All nodes serving this model are busy.");
-  } else if (!(j = coord_unit_job(c, n, r.model, audio_req_endpoint(r.translate), audio_ms, 0, body,
-                                  len, &env, &env_len))) {
-    reject(c, req, 500, "internal", NULL, "Cannot seal the request.");
+  } else if (!(j = coord_unit_job(c, r.model, audio_req_endpoint(r.translate), audio_ms, 0, body,
+                                  len))) {
+    reject(c, req, 500, "internal", NULL, "Out of memory.");
   } else {
     j->audio_format = (int)r.format;
     j->stream = r.stream;
@@ -208,13 +172,8 @@ static void admit(speech_admit *a) {
     j->need_trust = a->need; /* failover keeps the policy */
     j->audio_price = a->per_min;
     j->reserved = audio_cost(audio_ms + audio_claim_slack_ms(audio_ms), a->per_min);
-    if (coord_unit_dispatch(c, req, j, n, env, env_len, "audio")) {
-      coord_chat_log_job(j, "speech.admitted", "reserved", 0);
-      j = NULL; /* owned by the node now */
-    }
+    coord_admit_reserve(j, req, n, "audio", coord_plain_place); /* takes j */
   }
-  if (j) coord_job_free(j);
-  gloam_seal_free(env, env_len);
   audio_req_free(&r);
 }
 

@@ -10,11 +10,15 @@
  * the node sealed and verifies the receipt), billing by hand-computed
  * prices, lying and failing nodes not being paid, cancellation reaching the
  * node, eviction of a silent node, the ledger invariants after a random
- * workload, and a canary prompt absent from the log and the database.
+ * workload, a canary prompt absent from the log and the database, and the
+ * reservation at admission off the event loop (a write-locked database
+ * does not stall other requests; a client that leaves meanwhile is
+ * refunded; the slot it was admitted for stays held).
  */
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -1161,8 +1165,67 @@ static void test_insufficient_balance_402(void) {
   ASSERT_EQ_STR(c.error_code, "insufficient_balance");
   ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 0);
   ASSERT_EQ_INT(balance_of(&f, f.consumer), 10);
+  /* coordinator-sealed, in OpenAI's error shape and in Anthropic's (402 is
+   * its documented billing_error) */
+  char hdr[512];
+  snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+           f.key);
+  const char *body =
+      "{\"model\":\"" MODEL
+      "\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  raw_resp r;
+  ASSERT_OK(raw_http(f.port, "POST", "/v1/chat/completions", hdr, body, strlen(body), &r));
+  ASSERT_EQ_INT(r.status, 402);
+  json_error_t je;
+  json_t *j = json_loadb(r.body, r.body_len, 0, &je);
+  ASSERT_EQ_STR(err_code(j), "insufficient_balance");
+  json_decref(j);
+  raw_free(&r);
+  snprintf(hdr, sizeof hdr,
+           "x-api-key: %s\r\nanthropic-version: 2023-06-01\r\nContent-Type: application/json\r\n",
+           f.key);
+  ASSERT_OK(raw_http(f.port, "POST", "/v1/messages", hdr, body, strlen(body), &r));
+  ASSERT_EQ_INT(r.status, 402);
+  j = json_loadb(r.body, r.body_len, 0, &je);
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "type")), "error");
+  ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                "billing_error");
+  json_decref(j);
+  raw_free(&r);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 0);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 10);
   tn_stop(&n);
   fx_stop(&f);
+}
+
+/* Sends a client-sealed chat (plaintext body, 32 output tokens) for
+ * node_id on a new connection without reading the answer; returns the
+ * socket. */
+static int sealed_open(fx *f, const char *node_id, const char *body) {
+  uint8_t pk[32];
+  char jwk[512], err[GLOAM_ERR_LEN];
+  ASSERT_OK(node_keys(f, node_id, pk, jwk, sizeof jwk));
+  gloam_seal_header h;
+  memset(&h, 0, sizeof h);
+  snprintf(h.model, sizeof h.model, MODEL);
+  snprintf(h.node_id, sizeof h.node_id, "%s", node_id);
+  snprintf(h.endpoint, sizeof h.endpoint, "chat/completions");
+  h.max_output_tokens = 32;
+  uint8_t *env;
+  size_t env_len;
+  ASSERT_OK(gloam_seal_request(&h, pk, 32, (const uint8_t *)body, strlen(body), &env, &env_len,
+                               NULL, err));
+  char req[8192];
+  int hl = snprintf(req, sizeof req,
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                    "Content-Type: application/gloam-sealed\r\nContent-Length: %zu\r\n\r\n",
+                    f->key, env_len);
+  ASSERT_TRUE((size_t)hl + env_len <= sizeof req);
+  memcpy(req + hl, env, env_len);
+  int fd = raw_open(f->port, req, (size_t)hl + env_len);
+  ASSERT_TRUE(fd >= 0);
+  gloam_seal_free(env, env_len);
+  return fd;
 }
 
 static void test_busy_429_and_cancel(void) {
@@ -1171,28 +1234,7 @@ static void test_busy_429_and_cancel(void) {
   testnode n;
   node_start(&f, &n, "node-a", 1, TN_HANG);
   /* the first request occupies the only slot */
-  uint8_t pk[32];
-  char jwk[512];
-  ASSERT_OK(node_keys(&f, "node-a", pk, jwk, sizeof jwk));
-  gloam_seal_header h;
-  memset(&h, 0, sizeof h);
-  snprintf(h.model, sizeof h.model, MODEL);
-  snprintf(h.node_id, sizeof h.node_id, "node-a");
-  snprintf(h.endpoint, sizeof h.endpoint, "chat/completions");
-  h.max_output_tokens = 32;
-  uint8_t *env;
-  size_t env_len;
-  char err[GLOAM_ERR_LEN];
-  ASSERT_OK(gloam_seal_request(&h, pk, 32, (const uint8_t *)CANARY, strlen(CANARY), &env, &env_len,
-                               NULL, err));
-  char req[8192];
-  int hl = snprintf(req, sizeof req,
-                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                    "Content-Type: application/gloam-sealed\r\nContent-Length: %zu\r\n\r\n",
-                    f.key, env_len);
-  memcpy(req + hl, env, env_len);
-  int fd = raw_open(f.port, req, (size_t)hl + env_len);
-  ASSERT_TRUE(fd >= 0);
+  int fd = sealed_open(&f, "node-a", CANARY);
   ASSERT_OK(tn_wait(&n.jobs_seen, 1, 3000));
   chat_res c;
   sealed_chat(&f, f.key, "node-a", MODEL, 32, CANARY, &c);
@@ -1204,7 +1246,6 @@ static void test_busy_429_and_cancel(void) {
   ASSERT_OK(tn_wait(&n.cancels_seen, 1, 3000));
   for (int i = 0; i < 100 && balance_of(&f, f.consumer) != 1000000; i++) usleep(20000);
   ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000);
-  gloam_seal_free(env, env_len);
   tn_stop(&n);
   fx_stop(&f);
 }
@@ -1216,25 +1257,7 @@ static void test_cancel_mid_stream(void) {
   fx_start(&f, 1000000, 15000);
   testnode n;
   node_start(&f, &n, "node-c", 1, TN_STALL);
-  uint8_t pk[32];
-  char jwk[512], err[GLOAM_ERR_LEN];
-  ASSERT_OK(node_keys(&f, "node-c", pk, jwk, sizeof jwk));
-  gloam_seal_header h;
-  memset(&h, 0, sizeof h);
-  snprintf(h.model, sizeof h.model, MODEL);
-  snprintf(h.node_id, sizeof h.node_id, "node-c");
-  snprintf(h.endpoint, sizeof h.endpoint, "chat/completions");
-  h.max_output_tokens = 32;
-  uint8_t *env;
-  size_t env_len;
-  ASSERT_OK(gloam_seal_request(&h, pk, 32, (const uint8_t *)"{}", 2, &env, &env_len, NULL, err));
-  char req[8192];
-  int hl = snprintf(req, sizeof req,
-                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                    "Content-Type: application/gloam-sealed\r\nContent-Length: %zu\r\n\r\n",
-                    f.key, env_len);
-  memcpy(req + hl, env, env_len);
-  int fd = raw_open(f.port, req, (size_t)hl + env_len);
+  int fd = sealed_open(&f, "node-c", "{}");
   char buf[4096];
   size_t got = 0;
   while (got < sizeof buf - 1 && !memmem(buf, got, "data: ", 6)) {
@@ -1247,7 +1270,6 @@ static void test_cancel_mid_stream(void) {
   ASSERT_OK(tn_wait(&n.cancels_seen, 1, 3000));
   for (int i = 0; i < 100 && balance_of(&f, f.consumer) != 1000000; i++) usleep(20000);
   ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000);
-  gloam_seal_free(env, env_len);
   tn_stop(&n);
   fx_stop(&f);
 }
@@ -1584,6 +1606,151 @@ static void test_loop_responsive_while_settling(void) {
   fx_stop(&f);
 }
 
+/* A write lock on the coordinator's database, held from another connection
+ * as a busy writer (a backup, an admin command, a slow disk) would hold it:
+ * the coordinator's reservations wait for it (busy timeout 5 s). */
+static sqlite3 *db_lock(fx *f) {
+  sqlite3 *db = NULL;
+  ASSERT_EQ_INT(sqlite3_open(f->db, &db), SQLITE_OK);
+  ASSERT_EQ_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  return db;
+}
+
+static void db_unlock(sqlite3 *db) {
+  ASSERT_EQ_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* Waits (up to 5 s) until the metric `name` reaches at least min. */
+static void wait_metric(fx *f, const char *name, long min) {
+  for (int i = 0; i < 1000; i++) {
+    if (metric_of(f, name) >= min) return;
+    usleep(5000);
+  }
+  test_fail(__FILE__, __LINE__, "%s never reached %ld", name, min);
+}
+
+/* The reservation at admission runs off the loop: while the database is
+ * write-locked by another connection, a chat waits for its reservation on
+ * a ledger worker and the coordinator keeps answering other requests; once
+ * the lock goes, the chat is served and charged exactly. With the
+ * reservation on the loop, /metrics and /v1/models would wait for the
+ * lock too. */
+static void test_loop_serves_while_reserving(void) {
+  fx f;
+  fx_start(&f, 1000000, 15000);
+  testnode n;
+  node_start(&f, &n, "node-s", 2, TN_OK);
+  sqlite3 *db = db_lock(&f);
+  slow_arg a = {.f = &f};
+  pthread_t th;
+  pthread_create(&th, NULL, slow_chat, &a);
+  wait_metric(&f, "gloam_ledger_queue_depth", 1); /* the reservation waits on a worker */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int st;
+  json_t *j = get_json(&f, "/v1/models", NULL, &st);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  ASSERT_EQ_INT(st, 200);
+  ASSERT_EQ_INT(json_array_size(json_object_get(j, "data")), 1);
+  json_decref(j);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  ASSERT_TRUE(ms < 200);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 0); /* nothing dispatched before the funds are held */
+  ASSERT_TRUE(metric_of(&f, "gloam_ledger_queue_depth") >= 1);
+  db_unlock(db);
+  pthread_join(th, NULL);
+  ASSERT_EQ_INT(a.res.status, 200);
+  ASSERT_TRUE(a.res.receipt_ok);
+  size_t body_len = strlen("{\"model\":\"" MODEL
+                           "\",\"messages\":[{\"role\":\"user\",\"content\":\"slow ledger\"}]}");
+  ASSERT_EQ_INT(a.res.charged, expected_cost(body_len, 3));
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000 - a.res.charged);
+  tn_stop(&n);
+  fx_stop(&f);
+}
+
+/* A client that leaves while its reservation is pending (client-sealed,
+ * then coordinator-sealed): the reservation commits after it left, is
+ * refunded, and nothing reaches the node; the balance is exactly as before
+ * and the ledger holds no open reservation. */
+static void test_client_leaves_while_reserving(void) {
+  fx f;
+  fx_start(&f, 1000000, 15000);
+  testnode n;
+  node_start(&f, &n, "node-s", 2, TN_OK);
+  sqlite3 *db = db_lock(&f);
+  int fd = sealed_open(&f, "node-s", "{}");
+  wait_metric(&f, "gloam_ledger_queue_depth", 1);
+  close(fd);
+  wait_metric(&f, "gloam_http_requests_total{code=\"499\"}", 1); /* seen gone */
+  const char *body = "{\"model\":\"" MODEL
+                     "\",\"max_tokens\":20,\"messages\":[{\"role\":"
+                     "\"user\",\"content\":\"hi\"}]}";
+  char req[1024];
+  int rl = snprintf(req, sizeof req,
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %zu\r\n\r\n%s",
+                    f.key, strlen(body), body);
+  fd = raw_open(f.port, req, (size_t)rl);
+  ASSERT_TRUE(fd >= 0);
+  wait_metric(&f, "gloam_ledger_queue_depth", 2);
+  close(fd);
+  wait_metric(&f, "gloam_http_requests_total{code=\"499\"}", 2);
+  db_unlock(db);
+  for (int i = 0; i < 500 && metric_of(&f, "gloam_ledger_queue_depth") != 0; i++) usleep(5000);
+  ASSERT_EQ_INT(metric_of(&f, "gloam_ledger_queue_depth"), 0); /* reserved, then refunded */
+  ASSERT_EQ_INT(metric_of(&f, "gloam_chat_requests_total{outcome=\"failed\"}"), 2);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 0);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000);
+  json_t *j = admin(&f, "check", NULL, NULL, NULL, NULL);
+  ASSERT_TRUE(json_is_true(json_object_get(j, "ok")));
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "reserved")), 0);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "refunded")), 2);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "settled")), 0);
+  json_decref(j);
+  tn_stop(&n);
+  fx_stop(&f);
+}
+
+/* A request whose reservation is pending holds its node's slot: a second
+ * coordinator-sealed request for a one-slot node waits in the queue (as it
+ * did when reservations were synchronous) instead of racing the first; both
+ * are served in turn once the database is free. */
+static void test_slot_held_while_reserving(void) {
+  fx f;
+  fx_start(&f, 1000000, 15000);
+  testnode n;
+  node_start(&f, &n, "node-s", 1, TN_OK);
+  const char *body = "{\"model\":\"" MODEL
+                     "\",\"max_tokens\":20,\"messages\":[{\"role\":"
+                     "\"user\",\"content\":\"hi\"}]}";
+  char req[1024];
+  int rl = snprintf(req, sizeof req,
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %zu\r\n\r\n%s",
+                    f.key, strlen(body), body);
+  sqlite3 *db = db_lock(&f);
+  int fd1 = raw_open(f.port, req, (size_t)rl);
+  wait_metric(&f, "gloam_ledger_queue_depth", 1); /* A reserves, holding the slot */
+  int fd2 = raw_open(f.port, req, (size_t)rl);
+  wait_metric(&f, "gloam_queue_depth", 1); /* B waits for it */
+  ASSERT_EQ_INT(metric_of(&f, "gloam_ledger_queue_depth"), 1);
+  db_unlock(db);
+  char buf[8192];
+  ASSERT_EQ_INT(read_status(fd1, buf, sizeof buf), 200);
+  ASSERT_EQ_INT(read_status(fd2, buf, sizeof buf), 200);
+  close(fd1);
+  close(fd2);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 2);
+  for (int i = 0; i < 100 && metric_of(&f, "gloam_ledger_queue_depth") != 0; i++) usleep(5000);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000 - 2 * expected_cost(strlen(body), 3));
+  tn_stop(&n);
+  fx_stop(&f);
+}
+
 static void test_bench_relay(void) {
   const char *b = getenv("GLOAM_BENCH");
   if (!b || strcmp(b, "1") != 0) TEST_SKIP("set GLOAM_BENCH=1");
@@ -1674,6 +1841,9 @@ int main(int argc, char **argv) {
       TEST(test_node_over_tls),
       TEST(test_random_workload_ledger_and_canary),
       TEST(test_loop_responsive_while_settling),
+      TEST(test_loop_serves_while_reserving),
+      TEST(test_client_leaves_while_reserving),
+      TEST(test_slot_held_while_reserving),
       TEST(test_bench_relay),
       TEST(test_hold_for_sdk),
       {0},
