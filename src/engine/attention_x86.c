@@ -93,6 +93,44 @@ ATT_INLINE __m512 key_scores(const float *qb, const uint8_t *K, size_t row, int 
   return sum_lanes16(acc);
 }
 
+/* out[i] = out[i] * rs[i] + sum_j sc[j][i] V[c0 + j], one 16-float slice of
+ * head_dim at a time with the block's slices in registers (any NQ, hd). */
+ATT_INLINE void values_by_slice(const att_block *b, int c0, int n, const float (*sc)[16],
+                                const float *rs, const int NQ) {
+  for (int d = 0; d < b->hd; d += 16) {
+    __m512 acc[16];
+    for (int i = 0; i < NQ; i++)
+      acc[i] = _mm512_mul_ps(_mm512_loadu_ps(b->out[i] + d), _mm512_set1_ps(rs[i]));
+    for (int j = 0; j < n; j++) {
+      __m512 v = load16(b->V, (size_t)(c0 + j) * b->stride + b->off + (size_t)d, b->f16);
+      for (int i = 0; i < NQ; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(sc[j][i]), v, acc[i]);
+    }
+    for (int i = 0; i < NQ; i++) _mm512_storeu_ps(b->out[i] + d, acc[i]);
+  }
+}
+
+/* The same with whole rows in registers (NQ * HD / 16 <= 16 accumulators):
+ * each value row is read once, front to back, which is what decoding (a
+ * group's 1-4 queries over a long cache) needs to stream at full speed;
+ * the slice order above walks the chunk's rows hd / 16 times. */
+ATT_INLINE void values_by_row(const att_block *b, int c0, int n, const float (*sc)[16],
+                              const float *rs, const int NQ, const int HD) {
+  __m512 acc[4][8];
+  for (int i = 0; i < NQ; i++)
+    for (int s = 0; s < HD / 16; s++)
+      acc[i][s] = _mm512_mul_ps(_mm512_loadu_ps(b->out[i] + 16 * s), _mm512_set1_ps(rs[i]));
+  for (int j = 0; j < n; j++) {
+    size_t row = (size_t)(c0 + j) * b->stride + b->off;
+    for (int s = 0; s < HD / 16; s++) {
+      __m512 v = load16(b->V, row + 16 * (size_t)s, b->f16);
+      for (int i = 0; i < NQ; i++)
+        acc[i][s] = _mm512_fmadd_ps(_mm512_set1_ps(sc[j][i]), v, acc[i][s]);
+    }
+  }
+  for (int i = 0; i < NQ; i++)
+    for (int s = 0; s < HD / 16; s++) _mm512_storeu_ps(b->out[i] + 16 * s, acc[i][s]);
+}
+
 /* The whole block with the queries in the lanes of one vector: scores of a
  * key for all queries at once (sum_lanes16), the online softmax elementwise
  * over queries (no horizontal work), values with the block's output slices
@@ -145,16 +183,12 @@ ATT_INLINE void block_n(const att_block *b, float scale, const int NQ) {
       _mm512_store_ps(sc[j], p);
       sum = _mm512_add_ps(sum, p);
     }
-    for (int d = 0; d < hd; d += 16) {
-      __m512 acc[16];
-      for (int i = 0; i < NQ; i++)
-        acc[i] = _mm512_mul_ps(_mm512_loadu_ps(b->out[i] + d), _mm512_set1_ps(rs[i]));
-      for (int j = 0; j < n; j++) {
-        __m512 v = load16(b->V, (size_t)(c0 + j) * b->stride + b->off + (size_t)d, b->f16);
-        for (int i = 0; i < NQ; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(sc[j][i]), v, acc[i]);
-      }
-      for (int i = 0; i < NQ; i++) _mm512_storeu_ps(b->out[i] + d, acc[i]);
-    }
+    if (NQ <= 2 && hd == 128)
+      values_by_row(b, c0, n, sc, rs, NQ, 128);
+    else if (NQ <= 4 && hd == 64)
+      values_by_row(b, c0, n, sc, rs, NQ, 64);
+    else
+      values_by_slice(b, c0, n, sc, rs, NQ);
   }
   _mm512_store_ps(rs, sum);
   for (int i = 0; i < NQ; i++) {

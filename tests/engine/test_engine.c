@@ -767,7 +767,8 @@ static void test_attention_vs_naive(void) {
   } cases[] = {{37, 100, 16, 8, 128, 0, false}, {37, 100, 16, 8, 128, 50, true},
                {3, 5, 32, 2, 64, 0, false},     {5, 200, 4, 4, 24, 0, true},
                {1, 300, 8, 1, 16, 7, false},    {9, 0, 6, 3, 48, 0, true},
-               {4, 130, 40, 2, 32, 0, true},    {21, 70, 12, 4, 272, 33, false}};
+               {4, 130, 40, 2, 32, 0, true},    {21, 70, 12, 4, 272, 33, false},
+               {1, 200, 16, 8, 128, 0, true},   {1, 90, 32, 8, 64, 0, false}};
   for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
     int T = cases[ci].T, nh = cases[ci].nh, nkv = cases[ci].nkv, hd = cases[ci].hd;
     int n_ctx = cases[ci].pos0 + T, W = cases[ci].window;
