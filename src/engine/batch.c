@@ -107,6 +107,9 @@ int gloam_batch_eval(gloam_batch *b, const gloam_batch_item *items, int n_items)
     w->out_rows[i] = r - 1;
   }
   rc = forward_rows(w, b->m, w->tokens, total, n_items, b->logits, NULL, NULL);
+  /* a step this long is a prefill (decode batches of 128+ sequences do not
+   * run on a CPU): hand its scratch rows back, as sessions do */
+  if (total > 4 * ENG_TRIM_ROWS) eng_work_trim(w, ENG_TRIM_ROWS);
   if (rc < 0) return err_set(b->err, rc, "evaluation failed");
   size_t vocab = (size_t)b->m->cfg->vocab;
   for (int i = 0; i < n_items; i++) {
