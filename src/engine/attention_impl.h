@@ -40,6 +40,13 @@ typedef struct att_block {
  * portable path. */
 bool attention_block_simd(const att_block *b, float scale, float softcap);
 
+/* The AVX2 block (attention_avx2.c): x86-64 with AVX2, FMA and F16C,
+ * head_dim a multiple of 8 up to ATT_SIMD_MAX_HD. */
+void attention_block_avx2(const att_block *b, float scale);
+
+/* Test hook: true makes AVX-512 CPUs take the AVX2 block. */
+void attention_force_avx2(bool on);
+
 /* Test hook: true makes attention use the portable loops only. */
 void attention_force_generic(bool on);
 

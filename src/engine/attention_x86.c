@@ -252,21 +252,39 @@ AVX512 static void block_avx512(const att_block *b, float scale) {
 }
 _Static_assert(ATT_MAX_Q == 16, "block_avx512 covers 1 .. 16 queries");
 
-static int cpu_ok(void) {
-  static atomic_int ok = -1; /* every thread computes the same value */
-  int v = atomic_load_explicit(&ok, memory_order_relaxed);
+/* 2: AVX-512F (vcvtph2ps zmm is AVX-512F), 1: AVX2 + FMA + F16C, 0: neither */
+static int cpu_level(void) {
+  static atomic_int level = -1; /* every thread computes the same value */
+  int v = atomic_load_explicit(&level, memory_order_relaxed);
   if (v < 0) {
     __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512f") != 0; /* vcvtph2ps zmm is AVX-512F */
-    atomic_store_explicit(&ok, v, memory_order_relaxed);
+    v = __builtin_cpu_supports("avx512f")                                 ? 2
+        : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+                                                                          : 0;
+    /* F16C comes with every AVX2 CPU we know of; GCC's builtin cannot ask */
+    atomic_store_explicit(&level, v, memory_order_relaxed);
   }
   return v;
 }
 
+static atomic_bool g_force_avx2;
+
+void attention_force_avx2(bool on) {
+  atomic_store(&g_force_avx2, on);
+}
+
 bool attention_block_simd(const att_block *b, float scale, float softcap) {
-  if (softcap > 0 || b->hd % 16 != 0 || b->hd > ATT_SIMD_MAX_HD || !cpu_ok()) return false;
-  block_avx512(b, scale);
-  return true;
+  if (softcap > 0 || b->hd > ATT_SIMD_MAX_HD) return false;
+  int level = cpu_level();
+  if (level == 2 && b->hd % 16 == 0 && !atomic_load_explicit(&g_force_avx2, memory_order_relaxed)) {
+    block_avx512(b, scale);
+    return true;
+  }
+  if (level >= 1 && b->hd % 8 == 0) {
+    attention_block_avx2(b, scale);
+    return true;
+  }
+  return false;
 }
 
 #else
@@ -276,6 +294,10 @@ bool attention_block_simd(const att_block *b, float scale, float softcap) {
   (void)scale;
   (void)softcap;
   return false;
+}
+
+void attention_force_avx2(bool on) {
+  (void)on;
 }
 
 #endif

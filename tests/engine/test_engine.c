@@ -798,10 +798,14 @@ static void test_attention_vs_naive(void) {
       vrow[t] = f16 ? (const void *)vh : (const void *)vf;
       pos[t] = cases[ci].pos0 + t;
     }
-    float *out[2] = {malloc(sizeof(float) * qn), malloc(sizeof(float) * qn)};
+    /* out[0]: the dispatched SIMD block, [1]: the portable loops, [2]: the
+     * AVX2 block (on AVX-512 CPUs forced by the hook) */
+    float *out[3] = {malloc(sizeof(float) * qn), malloc(sizeof(float) * qn),
+                     malloc(sizeof(float) * qn)};
     kern_pool *pool = kern_pool_new(2);
-    for (int gen = 0; gen < 2; gen++) {
+    for (int gen = 0; gen < 3; gen++) {
       attention_force_generic(gen == 1);
+      attention_force_avx2(gen == 2);
       attn_args a = {.q = q,
                      .k_rows = krow,
                      .v_rows = vrow,
@@ -815,9 +819,10 @@ static void test_attention_vs_naive(void) {
                      .head_dim = hd,
                      .window = W,
                      .scale = 1.0f / sqrtf((float)hd)};
-      attention_run(gen ? NULL : pool, &a);
+      attention_run(gen == 1 ? NULL : pool, &a);
     }
     attention_force_generic(false);
+    attention_force_avx2(false);
     double worst = 0, *sc = malloc(sizeof(double) * (size_t)n_ctx);
     for (int t = 0; t < T; t++)
       for (int h = 0; h < nh; h++) {
@@ -835,7 +840,7 @@ static void test_attention_vs_naive(void) {
           double o = 0;
           for (int j = first; j <= last; j++)
             o += sc[j] / sum * vf[((size_t)g * n_ctx + j) * hd + e];
-          for (int gen = 0; gen < 2; gen++)
+          for (int gen = 0; gen < 3; gen++)
             worst = fmax(worst, fabs(o - out[gen][((size_t)t * nh + h) * hd + e]));
         }
       }
@@ -845,6 +850,7 @@ static void test_attention_vs_naive(void) {
     free(sc);
     free(out[0]);
     free(out[1]);
+    free(out[2]);
     free(q);
     free(kf);
     free(vf);
