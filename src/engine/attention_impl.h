@@ -34,6 +34,16 @@ typedef struct att_block {
 
 #define ATT_SIMD_MAX_HD 512 /* larger heads take the portable path */
 
+/* e^x in the SIMD blocks: x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in
+ * a high part exact in float (n ln2_hi is exact for |n| < 2^8) and the
+ * rest; e^r by its Taylor polynomial to degree 7 (relative error < 3e-8
+ * before rounding), evaluated as Horner steps over ATT_EXP_C. */
+#define ATT_LOG2E 1.44269504f
+#define ATT_LN2_HI 0.693145752f
+#define ATT_LN2_LO 1.42860677e-6f
+#define ATT_EXP_C \
+  { 1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f }
+
 /* Computes the whole block (outputs softmax(scale * q.K) . V into out[i])
  * with SIMD when this CPU, head_dim (a multiple of 16, at most
  * ATT_SIMD_MAX_HD) and softcap (none) allow; false leaves it to the

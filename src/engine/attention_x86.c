@@ -31,24 +31,17 @@ AVX512 static inline __m512 load16(const uint8_t *base, size_t idx, bool f16) {
   return _mm512_loadu_ps((const float *)(base + idx * 4));
 }
 
-/* e^x for x <= 0 (smaller than -87 gives 0 or a denormal): x = n ln2 + r
- * with |r| <= ln2 / 2 (ln2 split in two for an exact n ln2), e^r by its
- * Taylor polynomial to degree 7 (relative error < 3e-8 before rounding),
- * times 2^n by vscalefps. */
+/* e^x for x <= 0 as attention_impl.h describes (x below -87 gives 0 or a
+ * denormal), times 2^n by vscalefps. */
 AVX512 static inline __m512 exp_neg512(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(ATT_LOG2E)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x); /* ln2 high bits */
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);      /* ln2 - high */
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(ATT_LN2_HI), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(ATT_LN2_LO), r);
+  static const float c[8] = ATT_EXP_C;
+  __m512 p = _mm512_set1_ps(c[0]);
+  for (int i = 1; i < 8; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
   return _mm512_scalef_ps(p, n);
 }
 
