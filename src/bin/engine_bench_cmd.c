@@ -5,7 +5,7 @@
  *
  *   gloam-engine make-random --arch qwen3|llama|qwen3_moe
  *                            --shape qwen3-0.6b|llama-3.2-1b|moe-64x8|moe-64x8-dense
- *                            --dtype f16|q8_0|q4_0 --out FILE.gguf [--seed S]
+ *                            --dtype f16|q8_0|q4_0|q4_k_m --out FILE.gguf [--seed S]
  *   gloam-engine make-demo --out DIR --tokenizer DIR [--seed S]
  *       (the demo model: make_random.h, make_demo_hf)
  *   gloam-engine bench --model FILE [--prompt-tokens 512] [--gen-tokens 128]
@@ -77,7 +77,7 @@ int cmd_make_random(int argc, char **argv) {
     fprintf(stderr,
             "gloam-engine: make-random needs --arch qwen3|llama|qwen3_moe --shape "
             "qwen3-0.6b|llama-3.2-1b|moe-64x8|moe-64x8-dense "
-            "--dtype f16|q8_0|q4_0 --out FILE.gguf [--seed S]\n");
+            "--dtype f16|q8_0|q4_0|q4_k_m --out FILE.gguf [--seed S]\n");
     return 2;
   }
   if (strcmp(arch, "janus") == 0) /* a Hugging Face directory (make_random_janus.h) */
@@ -89,8 +89,10 @@ int cmd_make_random(int argc, char **argv) {
     o.type = DT_Q8_0;
   else if (strcmp(dt, "q4_0") == 0)
     o.type = DT_Q4_0;
+  else if (strcmp(dt, "q4_k_m") == 0)
+    o.type = DT_Q4_K; /* the Q4_K_M mix (make_random.h) */
   else {
-    fprintf(stderr, "gloam-engine: --dtype must be f16, q8_0 or q4_0\n");
+    fprintf(stderr, "gloam-engine: --dtype must be f16, q8_0, q4_0 or q4_k_m\n");
     return 2;
   }
   char err[GLOAM_ERR_LEN];

@@ -77,14 +77,20 @@ static void fill_matrix(const t_job *j, uint8_t *dst, size_t n) {
     return;
   }
   size_t bs = dtype_block_bytes(j->type);
-  f16_bits d = f32_to_f16(j->type == DT_Q8_0 ? 0.02f / 73.0f : 0.02f / 4.6f);
+  /* where each block keeps its f16 scale(s): Q8_0/Q4_0 d first; Q4_K d and
+   * dmin first (its 6-bit sub-block scales take any bits); Q6_K d last */
+  size_t d_at = j->type == DT_Q6_K ? bs - 2 : 0, n_d = j->type == DT_Q4_K ? 2 : 1;
+  float scale = j->type == DT_Q8_0   ? 0.02f / 73.0f
+                : j->type == DT_Q4_0 ? 0.02f / 4.6f
+                                     : 0.02f / 256.0f; /* K-quants: times a 6-bit scale */
+  f16_bits d = f32_to_f16(scale);
   for (size_t off = 0; off + bs <= n; off += bs) {
-    memcpy(dst + off, &d, 2);
-    for (size_t b = 2; b < bs; b += 8) {
+    for (size_t b = 0; b < bs; b += 8) {
       uint64_t r = rnd(&s);
       size_t k = bs - b < 8 ? bs - b : 8;
       memcpy(dst + off + b, &r, k);
     }
+    for (size_t i = 0; i < n_d; i++) memcpy(dst + off + d_at + 2 * i, &d, 2);
     if (j->type == DT_Q8_0) /* keep quants in [-127, 127] as real Q8_0 */
       for (size_t b = 2; b < bs; b++)
         if (dst[off + b] == 0x80) dst[off + b] = 0x81;
@@ -153,7 +159,16 @@ static void add_experts(gguf_writer *w, t_job *jobs, int *n_jobs, int l, const s
 }
 
 static uint32_t file_type(enum dtype t) {
-  return t == DT_F16 ? 1 : t == DT_Q8_0 ? 7 : 2;
+  return t == DT_F16 ? 1 : t == DT_Q8_0 ? 7 : t == DT_Q4_K ? 15 /* MOSTLY_Q4_K_M */ : 2;
+}
+
+/* The type of a matrix in a model of type t: the Q4_K_M mix's Q6_K
+ * layers (llama.cpp's "more bits": the first and last eighth of the
+ * layers and every third one between) for attn_v and ffn_down. */
+static enum dtype layer_type(enum dtype t, const char *part, int l, int n_layers) {
+  if (t != DT_Q4_K || (strcmp(part, "attn_v") != 0 && strcmp(part, "ffn_down") != 0)) return t;
+  bool more = l < n_layers / 8 || l >= 7 * n_layers / 8 || (l - n_layers / 8) % 3 == 2;
+  return more ? DT_Q6_K : DT_Q4_K;
 }
 
 static int put_tokenizer(gguf_writer *w, const shape_desc *sh, bool llama, char *err) {
@@ -192,8 +207,10 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
   bool llama = strcmp(o->arch, "llama") == 0, moe = strcmp(o->arch, "qwen3_moe") == 0;
   if (!llama && !moe && strcmp(o->arch, "qwen3") != 0)
     return err_set(err, GLOAM_EINVAL, "make-random: arch must be qwen3, qwen3_moe or llama");
-  if (o->type != DT_F16 && o->type != DT_Q8_0 && o->type != DT_Q4_0)
-    return err_set(err, GLOAM_EINVAL, "make-random: dtype must be f16, q8_0 or q4_0");
+  if (o->type != DT_F16 && o->type != DT_Q8_0 && o->type != DT_Q4_0 && o->type != DT_Q4_K)
+    return err_set(err, GLOAM_EINVAL, "make-random: dtype must be f16, q8_0, q4_0 or q4_k_m");
+  if (o->type == DT_Q4_K && strcmp(o->arch, "qwen3_moe") == 0)
+    return err_set(err, GLOAM_EINVAL, "make-random: q4_k_m is for the dense shapes");
   const shape_desc *sh = NULL;
   for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
     if (strcmp(o->shape, k_shapes[i].name) == 0) sh = &k_shapes[i];
@@ -242,7 +259,8 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
   enum dtype t = o->type;
   if (sh->llama3)
     add(w, jobs, &n_jobs, "rope_freqs.weight", TK_ROPE_FREQS, DT_F32, 0, 0, hd / 2, sh, o->seed);
-  add(w, jobs, &n_jobs, "token_embd.weight", TK_MATRIX, t, 0, sh->vocab, H, sh, o->seed);
+  add(w, jobs, &n_jobs, "token_embd.weight", TK_MATRIX, t == DT_Q4_K ? DT_Q6_K : t, 0, sh->vocab, H,
+      sh, o->seed); /* tied: the output head, which Q4_K_M keeps in Q6_K */
   add(w, jobs, &n_jobs, "output_norm.weight", TK_ONES, DT_F32, 0, 0, H, sh, o->seed);
   for (int l = 0; l < sh->n_layers; l++) {
     static const struct {
@@ -262,8 +280,8 @@ int make_random_gguf(const char *path, const make_random_opts *o, char *err) {
       char name[64];
       snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[p].name);
       if (parts[p].kind == 2)
-        add(w, jobs, &n_jobs, name, TK_MATRIX, t, 0, dims[parts[p].rows], dims[parts[p].cols], sh,
-            o->seed);
+        add(w, jobs, &n_jobs, name, TK_MATRIX, layer_type(t, parts[p].name, l, sh->n_layers), 0,
+            dims[parts[p].rows], dims[parts[p].cols], sh, o->seed);
       else
         add(w, jobs, &n_jobs, name, TK_ONES, DT_F32, 0, 0, parts[p].kind == 1 ? hd : H, sh,
             o->seed);

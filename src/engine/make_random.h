@@ -11,8 +11,12 @@
  *   int rc = make_random_gguf("/tmp/q.gguf", &o, err);
  *
  * Weight matrices (embedding included, tied to the output) are stored in
- * o.type, written straight as random blocks (Q8_0/Q4_0: random quants with
- * a fixed scale; F16: uniform values), so generating is I/O bound; norms
+ * o.type, written straight as random blocks (Q8_0/Q4_0/K-quants: random
+ * quants and sub-block scales with a fixed super-block scale; F16: uniform
+ * values), so generating is I/O bound. DT_Q4_K means llama.cpp's Q4_K_M
+ * mix: Q4_K matrices, Q6_K for the embedding / output and for attn_v and
+ * ffn_down in the layers llama.cpp gives more bits (the first and last
+ * eighth and every third between); norms
  * are float32 ones. Values have the spread of trained weights (std ~0.02)
  * so activations stay finite. The file also carries a placeholder
  * tokenizer (token "<tN>" for id N) so other GGUF readers accept it.
@@ -41,7 +45,7 @@ typedef struct make_random_opts {
   const char *arch;  /* "qwen3" | "llama" | "qwen3_moe" */
   const char *shape; /* "qwen3-0.6b" | "llama-3.2-1b" | "moe-64x8-dense" (qwen3);
                         "moe-64x8" (qwen3_moe: 64 experts of 768, top-8) */
-  enum dtype type;   /* DT_F16, DT_Q8_0 or DT_Q4_0 */
+  enum dtype type;   /* DT_F16, DT_Q8_0, DT_Q4_0 or DT_Q4_K (the Q4_K_M mix) */
   uint64_t seed;
 } make_random_opts;
 

@@ -19,6 +19,9 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "engine/attention_impl.h"
 #include "engine/convert.h"
 #include "engine/engine_impl.h"
+#include "engine/gguf.h"
 #include "engine/make_random.h"
 #include "gloam/engine.h"
 #include "gloam/tokenizer.h"
@@ -756,6 +760,64 @@ static void test_kv_f16(void) {
   }
 }
 
+/* make-random's Q4_K_M mix: llama.cpp's per-tensor types (Q6_K for the
+ * tied embedding / output and for attn_v and ffn_down in layers 0-2,
+ * 5, 8, ..., 23 and 24-27 of 28), file type 15, and a model that loads
+ * and evaluates to finite logits. */
+static void test_make_random_q4_k_m(void) {
+  char *tmp = test_tmpdir(), path[1024], err[GLOAM_ERR_LEN];
+  snprintf(path, sizeof path, "%s/q4km.gguf", tmp);
+  make_random_opts o = {.arch = "qwen3", .shape = "qwen3-0.6b", .type = DT_Q4_K, .seed = 3};
+  ASSERT_OK(make_random_gguf(path, &o, err));
+  int fd = open(path, O_RDONLY);
+  struct stat st;
+  ASSERT_TRUE(fd >= 0 && fstat(fd, &st) == 0);
+  size_t len = (size_t)st.st_size;
+  void *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0); /* 0.39 GB: not copied */
+  ASSERT_TRUE(buf != MAP_FAILED);
+  close(fd);
+  gguf_ctx g;
+  ASSERT_OK(gguf_parse(buf, len, &g, err));
+  int64_t ft = 0;
+  ASSERT_OK(gguf_kv_int(gguf_find(&g, "general.file_type"), &ft));
+  ASSERT_EQ_INT((int)ft, 15);
+  static const bool more[28] = {1, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0,
+                                1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1};
+  int checked = 0;
+  for (size_t i = 0; i < g.n_tensors; i++) {
+    const gguf_tensor_info *t = &g.ti[i];
+    char name[96];
+    snprintf(name, sizeof name, "%.*s", (int)t->name_len, t->name);
+    int l = -1;
+    char part[64] = "";
+    if (sscanf(name, "blk.%d.%63[a-z_].weight", &l, part) != 2) {
+      if (strcmp(name, "token_embd.weight") == 0) ASSERT_EQ_INT(t->ggml_type, GGML_Q6_K);
+      continue;
+    }
+    if (t->n_dims != 2) continue; /* norms */
+    bool six = (strcmp(part, "attn_v") == 0 || strcmp(part, "ffn_down") == 0) && more[l];
+    if (t->ggml_type != (six ? GGML_Q6_K : GGML_Q4_K))
+      test_fail(__FILE__, __LINE__, "%s: ggml type %d", name, t->ggml_type);
+    checked++;
+  }
+  ASSERT_EQ_INT(checked, 28 * 7);
+  gguf_ctx_deinit(&g);
+  munmap(buf, len);
+  gloam_model *m = NULL;
+  gloam_model_params mp = gloam_model_default_params();
+  mp.n_threads = 2;
+  ASSERT_OK(gloam_model_load(&m, path, &mp, err));
+  gloam_session *s = fixture_session(m, 8, 8, false);
+  int32_t ids[4] = {1, 2, 3, 4};
+  ASSERT_OK(gloam_session_eval(s, ids, 4));
+  const float *lg = gloam_session_logits(s);
+  for (int i = 0; i < gloam_model_n_vocab(m); i++) ASSERT_TRUE(isfinite(lg[i]));
+  gloam_session_free(s);
+  gloam_model_free(m);
+  remove(path);
+  free(tmp);
+}
+
 /* Attention (blocked online softmax, SIMD and portable inner loops)
  * against a plain double-precision softmax(q.K) . V, on random data with
  * odd shapes: prefill blocks with a window, wide groups, f16 caches,
@@ -1149,6 +1211,7 @@ int main(int argc, char **argv) {
       TEST(test_batch_errors),
       TEST(test_kv_f16),
       TEST(test_attention_vs_naive),
+      TEST(test_make_random_q4_k_m),
       TEST(test_cli_logits_contract),
       TEST(test_cli_generate_and_info),
       TEST(test_cli_dispatched_kernels),
