@@ -146,8 +146,77 @@ static void amx_pack_task(void *ctx, int i, int n) {
   }
 }
 
+/* 16 floats to 16 bf16 at dst (round to nearest even). */
+static inline void bf16x16(uint16_t *dst, __m512 v) {
+  _mm256_storeu_si256((__m256i *)dst, (__m256i)_mm512_cvtneps_pbh(v));
+}
+
+/* A Q4_K super-block (256 values) to bf16: 8 sub-blocks of 32, value =
+ * d * scale(s) * q - dmin * min(s), 6-bit scales and mins packed in 12
+ * bytes (ggml's layout: sub-blocks 0-3 in the low 6 bits of bytes 0-3 and
+ * 4-7, 4-7 in bytes 8-11 plus the top 2 bits of bytes 0-7). Quants: 32
+ * bytes per pair of sub-blocks, low nibbles first. */
+static void dequant_q4_K(const block_q4_K *b, uint16_t *dst) {
+  float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+  const uint8_t *s = b->scales;
+  for (int j = 0; j < 4; j++) {
+    const uint8_t *q = b->qs + 32 * j;
+    for (int h = 0; h < 2; h++) {
+      int sb = 2 * j + h, sc, mn;
+      if (sb < 4) {
+        sc = s[sb] & 63;
+        mn = s[sb + 4] & 63;
+      } else {
+        sc = (s[sb + 4] & 0xf) | ((s[sb - 4] >> 6) << 4);
+        mn = (s[sb + 4] >> 4) | ((s[sb] >> 6) << 4);
+      }
+      __m512 vs = _mm512_set1_ps(d * (float)sc), vm = _mm512_set1_ps(dmin * (float)mn);
+      for (int k = 0; k < 2; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(q + 16 * k));
+        v = h ? _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f))
+              : _mm_and_si128(v, _mm_set1_epi8(0x0f));
+        __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
+        bf16x16(dst + 32 * sb + 16 * k, _mm512_fmsub_ps(f, vs, vm));
+      }
+    }
+  }
+}
+
+/* A Q6_K super-block (256 values) to bf16: two halves of 128; in half h,
+ * for l < 32 the bytes ql[l], ql[l + 32] (low nibbles, then high nibbles)
+ * and the 2-bit fields of qh[l] give values l, l + 32, l + 64, l + 96 as
+ * 6-bit q - 32, each times d * the int8 scale of its 16 values. */
+static void dequant_q6_K(const block_q6_K *b, uint16_t *dst) {
+  float d = _cvtsh_ss(b->d);
+  const __m512i m4 = _mm512_set1_epi32(0x0f), m2 = _mm512_set1_epi32(3),
+                off = _mm512_set1_epi32(32);
+  for (int h = 0; h < 2; h++) {
+    const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+    const int8_t *sc = b->scales + 8 * h;
+    uint16_t *y = dst + 128 * h;
+    for (int l = 0; l < 32; l += 16) {
+      int is = l / 16;
+      __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + l)));
+      __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + l + 32)));
+      __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + l)));
+      __m512i q[4] = {
+          _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi32(_mm512_and_si512(hb, m2), 4)),
+          _mm512_or_si512(_mm512_and_si512(c, m4),
+                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2), m2), 4)),
+          _mm512_or_si512(_mm512_srli_epi32(a, 4),
+                          _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 4), m2), 4)),
+          _mm512_or_si512(_mm512_srli_epi32(c, 4), _mm512_slli_epi32(_mm512_srli_epi32(hb, 6), 4)),
+      };
+      for (int k = 0; k < 4; k++) {
+        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(q[k], off));
+        bf16x16(y + l + 32 * k, _mm512_mul_ps(f, _mm512_set1_ps(d * (float)sc[is + 2 * k])));
+      }
+    }
+  }
+}
+
 /* n values (multiple of the block) of a quantized row, from value k0, as
- * bf16: Q8_0 and Q4_0 vectorized, Q4_K and Q6_K through the reference. */
+ * bf16 (all types vectorized; tests compare against the reference). */
 static void amx_dequant(enum dtype t, const uint8_t *row, int64_t k0, int64_t n, uint16_t *dst) {
   if (t == DT_Q8_0) {
     const block_q8_0 *b = (const block_q8_0 *)row + k0 / 32;
@@ -161,12 +230,14 @@ static void amx_dequant(enum dtype t, const uint8_t *row, int64_t k0, int64_t n,
     }
     return;
   }
-  if (t == DT_Q4_K || t == DT_Q6_K) { /* reference dequantization, then bf16 */
-    _Alignas(64) float tmp[AMX_KC];
-    ref_dequantize_row(t, row + dtype_row_bytes(t, k0), tmp, n);
-    for (int64_t i = 0; i < n; i += 32)
-      _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(tmp + i + 16),
-                                                                _mm512_loadu_ps(tmp + i)));
+  if (t == DT_Q4_K) {
+    const block_q4_K *b = (const block_q4_K *)row + k0 / QK_K;
+    for (int64_t i = 0; i < n / QK_K; i++) dequant_q4_K(b + i, dst + QK_K * i);
+    return;
+  }
+  if (t == DT_Q6_K) {
+    const block_q6_K *b = (const block_q6_K *)row + k0 / QK_K;
+    for (int64_t i = 0; i < n / QK_K; i++) dequant_q6_K(b + i, dst + QK_K * i);
     return;
   }
   const block_q4_0 *b = (const block_q4_0 *)row + k0 / 32;
