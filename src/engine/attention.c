@@ -14,7 +14,8 @@
  *
  * This file is the portable version (scores and values over the kernels'
  * dot/axpy, one query at a time); attention_x86.c computes whole blocks
- * with AVX-512 when the CPU has it (chosen at run time).
+ * with AVX-512 when the CPU has it (chosen at run time), attention_arm.c
+ * with NEON on AArch64.
  */
 #include "engine/attention.h"
 

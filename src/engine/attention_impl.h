@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * engine/attention_impl.h: the seam between attention.c (blocking, online
- * softmax) and its SIMD inner loops (attention_x86.c).
+ * softmax) and its SIMD inner loops (attention_x86.c, attention_arm.c).
  *
  * A block is up to ATT_MAX_Q query vectors reading the same KV head of one
  * cache. Inner loops over a chunk of n <= ATT_CHUNK positions c0 ..:

@@ -11,8 +11,8 @@
  * truncation, penalties, logprobs); cancel; error codes; quantize-on-load
  * (top-1 agreement and KL divergence printed and bounded); continuous
  * batching equal to sequences evaluated alone (joining and leaving); the
- * F16 KV cache; attention (SIMD and portable) against a plain softmax; the
- * gloam-engine CLI contract; the generated demo model (make_demo_hf). The
+ * F16 KV cache (attention itself: test_attention.c); the gloam-engine CLI
+ * contract; the generated demo model (make_demo_hf). The
  * measured numbers are printed.
  */
 #include <jansson.h>
@@ -27,8 +27,6 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "engine/attention.h"
-#include "engine/attention_impl.h"
 #include "engine/convert.h"
 #include "engine/engine_impl.h"
 #include "engine/gguf.h"
@@ -818,109 +816,6 @@ static void test_make_random_q4_k_m(void) {
   free(tmp);
 }
 
-/* Attention (blocked online softmax, SIMD and portable inner loops)
- * against a plain double-precision softmax(q.K) . V, on random data with
- * odd shapes: prefill blocks with a window, wide groups, f16 caches,
- * head_dim that is no multiple of the SIMD width. */
-static void test_attention_vs_naive(void) {
-  static const struct {
-    int T, pos0, nh, nkv, hd, window;
-    bool f16;
-  } cases[] = {{37, 100, 16, 8, 128, 0, false}, {37, 100, 16, 8, 128, 50, true},
-               {3, 5, 32, 2, 64, 0, false},     {5, 200, 4, 4, 24, 0, true},
-               {1, 300, 8, 1, 16, 7, false},    {9, 0, 6, 3, 48, 0, true},
-               {4, 130, 40, 2, 32, 0, true},    {21, 70, 12, 4, 272, 33, false},
-               {1, 200, 16, 8, 128, 0, true},   {1, 90, 32, 8, 64, 0, false}};
-  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-    int T = cases[ci].T, nh = cases[ci].nh, nkv = cases[ci].nkv, hd = cases[ci].hd;
-    int n_ctx = cases[ci].pos0 + T, W = cases[ci].window;
-    bool f16 = cases[ci].f16;
-    size_t kvn = (size_t)n_ctx * nkv * hd, qn = (size_t)T * nh * hd;
-    float *q = malloc(sizeof(float) * qn), *kf = malloc(sizeof(float) * kvn),
-          *vf = malloc(sizeof(float) * kvn);
-    f16_bits *kh = malloc(sizeof(f16_bits) * kvn), *vh = malloc(sizeof(f16_bits) * kvn);
-    unsigned r = 12345u + (unsigned)ci;
-    for (size_t i = 0; i < qn; i++)
-      q[i] = ((r = r * 1103515245u + 12345u) >> 8) / 16777216.0f - 0.5f;
-    for (size_t i = 0; i < kvn; i++) {
-      kf[i] = ((r = r * 1103515245u + 12345u) >> 8) / 16777216.0f * 2 - 1;
-      vf[i] = ((r = r * 1103515245u + 12345u) >> 8) / 16777216.0f * 2 - 1;
-      kh[i] = f32_to_f16(kf[i]);
-      vh[i] = f32_to_f16(vf[i]);
-      if (f16) { /* the reference sees the rounded cache */
-        kf[i] = f16_to_f32(kh[i]);
-        vf[i] = f16_to_f32(vh[i]);
-      }
-    }
-    const void *krow[64], *vrow[64];
-    int32_t pos[64], kv_ctx[64];
-    for (int t = 0; t < T; t++) {
-      kv_ctx[t] = n_ctx; /* cache layout [nkv, n_ctx, hd] */
-      krow[t] = f16 ? (const void *)kh : (const void *)kf;
-      vrow[t] = f16 ? (const void *)vh : (const void *)vf;
-      pos[t] = cases[ci].pos0 + t;
-    }
-    /* out[0]: the dispatched SIMD block, [1]: the portable loops, [2]: the
-     * AVX2 block (on AVX-512 CPUs forced by the hook) */
-    float *out[3] = {malloc(sizeof(float) * qn), malloc(sizeof(float) * qn),
-                     malloc(sizeof(float) * qn)};
-    kern_pool *pool = kern_pool_new(2);
-    for (int gen = 0; gen < 3; gen++) {
-      attention_force_generic(gen == 1);
-      attention_force_avx2(gen == 2);
-      attn_args a = {.q = q,
-                     .k_rows = krow,
-                     .v_rows = vrow,
-                     .kv_ctx = kv_ctx,
-                     .pos = pos,
-                     .f16 = f16,
-                     .out = out[gen],
-                     .T = T,
-                     .n_heads = nh,
-                     .n_kv_heads = nkv,
-                     .head_dim = hd,
-                     .window = W,
-                     .scale = 1.0f / sqrtf((float)hd)};
-      attention_run(gen == 1 ? NULL : pool, &a);
-    }
-    attention_force_generic(false);
-    attention_force_avx2(false);
-    double worst = 0, *sc = malloc(sizeof(double) * (size_t)n_ctx);
-    for (int t = 0; t < T; t++)
-      for (int h = 0; h < nh; h++) {
-        int g = h / (nh / nkv), last = pos[t], first = W > 0 && last - W + 1 > 0 ? last - W + 1 : 0;
-        const float *qv = q + ((size_t)t * nh + h) * hd;
-        double mx = -1e300, sum = 0;
-        for (int j = first; j <= last; j++) {
-          double d = 0;
-          for (int e = 0; e < hd; e++) d += (double)qv[e] * kf[((size_t)g * n_ctx + j) * hd + e];
-          sc[j] = d / sqrt((double)hd);
-          mx = fmax(mx, sc[j]);
-        }
-        for (int j = first; j <= last; j++) sum += (sc[j] = exp(sc[j] - mx));
-        for (int e = 0; e < hd; e++) {
-          double o = 0;
-          for (int j = first; j <= last; j++)
-            o += sc[j] / sum * vf[((size_t)g * n_ctx + j) * hd + e];
-          for (int gen = 0; gen < 3; gen++)
-            worst = fmax(worst, fabs(o - out[gen][((size_t)t * nh + h) * hd + e]));
-        }
-      }
-    if (!(worst <= 1e-5))
-      test_fail(__FILE__, __LINE__, "attention case %zu: max err %.3g", ci, worst);
-    kern_pool_free(pool);
-    free(sc);
-    free(out[0]);
-    free(out[1]);
-    free(out[2]);
-    free(q);
-    free(kf);
-    free(vf);
-    free(kh);
-    free(vh);
-  }
-}
-
 /* ---------------------------------------------------------- demo model */
 
 static const char *const demo_files[] = {"config.json", "generation_config.json",
@@ -1210,7 +1105,6 @@ int main(int argc, char **argv) {
       TEST(test_batch_equals_sequential),
       TEST(test_batch_errors),
       TEST(test_kv_f16),
-      TEST(test_attention_vs_naive),
       TEST(test_make_random_q4_k_m),
       TEST(test_cli_logits_contract),
       TEST(test_cli_generate_and_info),
