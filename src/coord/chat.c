@@ -5,7 +5,8 @@
  * The body is the client's sealed envelope (docs/sealing.md). The
  * coordinator reads only its cleartext header (model, node, token limit,
  * request id), reserves the maximum cost (on a worker: admit.h), forwards
- * the envelope to the named node, relays the node's sealed frames to the
+ * the envelope to the named node (waiting in queue.c while that node is
+ * full; it cannot go to another node), relays the node's sealed frames to the
  * client as SSE events without opening them, and settles from the node's
  * signed receipt after checking it. Nothing is charged for a request that
  * fails; see docs/coordinator.md for the event format.
@@ -413,7 +414,7 @@ static cnode *sealed_node(coord *c, const char *id, const char *model, int *stat
   if (!n || n->draining || !coord_attest_routable(n)) {
     *status = 503;
     *code = "node_unavailable";
-    *msg = "The node this request is sealed to is not available; pick another from /v1/nodes.";
+    *msg = COORD_MSG_SEALED_NODE_GONE;
   } else if (!coord_node_serves(n, model)) {
     *status = 400;
     *code = "model_not_served";
@@ -434,7 +435,18 @@ static cnode *sealed_node(coord *c, const char *id, const char *model, int *stat
 static void sealed_reserved(cjob *j, struct evhttp_request *req) {
   int status;
   const char *code, *param, *msg;
-  cnode *n = sealed_node(j->c, j->node_id, j->model, &status, &code, &param, &msg);
+  coord *c = j->c;
+  cnode *n = sealed_node(c, j->node_id, j->model, &status, &code, &param, &msg);
+  cnode *busy = !n && status == 429 && !j->from_queue ? coord_node_find(c, j->node_id) : NULL;
+  if (busy) {
+    /* the node filled meanwhile (it shrank its slots): wait in the queue as
+     * if it had been full at admission (nothing stays reserved) */
+    coord_ledger_refund(c, j->id_hex, "queued");
+    if (coord_queue_add_sealed(c, req, j->account, j->model, busy) < 0)
+      coord_chat_reject(c, req, status, code, param, msg);
+    coord_job_free(j);
+    return;
+  }
   if (!n) {
     coord_admit_unwind(j, req, code, status, code, param, msg);
     return;
@@ -451,6 +463,24 @@ static void sealed_reserved(cjob *j, struct evhttp_request *req) {
 }
 
 void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
+  coord_chat_sealed_handle(req, c, account, false);
+}
+
+/* Queues a client-sealed request for its node n when n is full, or when
+ * earlier requests wait for n (arrival order); true if queued. A full queue
+ * is refused by the caller (429), except that a node with a free slot still
+ * takes the request. */
+static bool sealed_queue(coord *c, struct evhttp_request *req, int64_t account,
+                         const gloam_seal_header *h, cnode *n) {
+  cnode *q = n ? n : coord_node_find(c, h->node_id);
+  if (!q || (n && !coord_queue_waits_for(c, n))) return false;
+  if (coord_queue_add_sealed(c, req, account, h->model, q) < 0) return false;
+  if (n) coord_queue_kick(c); /* n has a free slot: serve the line now */
+  return true;
+}
+
+void coord_chat_sealed_handle(struct evhttp_request *req, coord *c, int64_t account,
+                              bool from_queue) {
   char err[GLOAM_ERR_LEN];
   struct evbuffer *in = evhttp_request_get_input_buffer(req);
   size_t len = evbuffer_get_length(in);
@@ -485,7 +515,7 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   int status;
   const char *code, *param, *msg;
   cnode *n = sealed_node(c, h.node_id, h.model, &status, &code, &param, &msg);
-  if (!n) {
+  if (!n && status != 429) {
     coord_chat_reject(c, req, status, code, param, msg);
     return;
   }
@@ -504,6 +534,11 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
     return;
   } else {
     max_cost = coord_chat_cost((int64_t)len, h.max_output_tokens, in_p, out_p);
+  }
+  if (!from_queue && sealed_queue(c, req, account, &h, n)) return; /* waits (queue.c) */
+  if (!n) {
+    coord_chat_reject(c, req, status, code, param, msg);
+    return;
   }
   cjob *j = mem_calloc(1, sizeof *j);
   if (!j || max_cost < 0 || RAND_bytes(j->id, sizeof j->id) != 1) {
@@ -529,6 +564,7 @@ void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account) {
   j->n_images = image ? h.n_images : 0;
   j->reserved = max_cost;
   j->start_ms = time_mono_ms();
+  j->from_queue = from_queue;
   snprintf(j->node_id, sizeof j->node_id, "%s", h.node_id);
   coord_admit_reserve(j, req, n, NULL, sealed_reserved);
 }

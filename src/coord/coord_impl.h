@@ -92,7 +92,7 @@ struct cjob {
   struct ant_stream *ant; /* Anthropic streaming state */
   int n_tried;
   char tried[3][NODE_ID_MAX + 1]; /* nodes already tried */
-  bool from_queue;                /* chat_plain.c: admitted from the queue (never queued again) */
+  bool from_queue;                /* admitted from the queue (never queued again) */
   uint64_t start_ms;
   /* the serving node as the answer names it; kept so the answer can be
    * finished after the job left its node (settlement runs off the loop) */
@@ -191,6 +191,12 @@ void coord_node_close_all(coord *c);
 int64_t coord_chat_cost(int64_t prompt, int64_t completion, int64_t in_per_mtok,
                         int64_t out_per_mtok);
 void coord_chat_sealed(struct evhttp_request *req, coord *c, int64_t account);
+/* from_queue: the request waited in the queue (never queued again). */
+void coord_chat_sealed_handle(struct evhttp_request *req, coord *c, int64_t account,
+                              bool from_queue);
+/* The refusal of a client-sealed request whose node is gone or draining. */
+#define COORD_MSG_SEALED_NODE_GONE \
+  "The node this request is sealed to is not available; pick another from /v1/nodes."
 /* chat_plain.c: coordinator-sealed mode (plain OpenAI JSON). */
 void coord_chat_plain(struct evhttp_request *req, coord *c, int64_t account);
 /* from_queue: the request waited in the queue (never queued again). */
@@ -206,10 +212,20 @@ cnode *coord_plain_pick_why(coord *c, const char *model, int format, int need, i
  * root's {"gloam":{"min_trust"}}; root may be NULL); -1 for an unknown level. */
 int coord_plain_min_trust(struct evhttp_request *req, json_t *root);
 
-/* queue.c: bounded per-model queue for coordinator-sealed requests that
- * find every suitable node busy; each waits at most queue_timeout_ms. */
+/* queue.c: bounded per-model queue for requests that find their node(s)
+ * busy; each waits at most queue_timeout_ms. coord_queue_add: a
+ * coordinator-sealed request (any node that fits); coord_queue_add_sealed:
+ * a client-sealed one for node n only (refused with 503 if n goes). Both
+ * return GLOAM_EAGAIN when the model's queue is full (the caller answers
+ * 429), and own req's answer from then on. */
 int coord_queue_add(coord *c, struct evhttp_request *req, int64_t account, const char *model,
                     int format, int need, int api);
+int coord_queue_add_sealed(coord *c, struct evhttp_request *req, int64_t account, const char *model,
+                           const cnode *n);
+/* Some waiting request could be served by n (so a newcomer queues behind it). */
+bool coord_queue_waits_for(coord *c, const cnode *n);
+/* n is going away or draining: its client-sealed waiters get 503 now. */
+void coord_queue_node_gone(const cnode *n);
 void coord_queue_kick(coord *c); /* a slot may have freed: dispatch soon (deferred) */
 void coord_queue_sweep(coord *c, uint64_t now_ms);
 void coord_queue_close_all(coord *c);

@@ -64,6 +64,7 @@ static void unlink_node(coord *c, cnode *n) {
 }
 
 static void fail_jobs(cnode *n, const char *code, const char *message) {
+  coord_queue_node_gone(n); /* client-sealed requests waiting for it: 503 */
   while (n->jobs) {
     cjob *j = n->jobs;
     coord_job_unlink(j); /* so a retry does not pick this node again */
@@ -218,6 +219,7 @@ static void on_text(cnode *n, const uint8_t *data, size_t len) {
       break;
     case NODE_MSG_DRAIN:
       n->draining = true;
+      coord_queue_node_gone(n);
       break;
   }
   coord_node_msg_free(&m);

@@ -13,7 +13,9 @@
  * workload, a canary prompt absent from the log and the database, and the
  * reservation at admission off the event loop (a write-locked database
  * does not stall other requests; a client that leaves meanwhile is
- * refunded; the slot it was admitted for stays held).
+ * refunded; the slot it was admitted for stays held), and client-sealed
+ * requests waiting for their busy node (arrival order, queue limits, the
+ * client or the node leaving).
  */
 #include <event2/event.h>
 #include <fcntl.h>
@@ -33,6 +35,7 @@
 #include "coord/coord.h"
 #include "coord/store.h"
 #include "gloam/attest.h"
+#include "gloam/client.h"
 #include "gloam/receipt.h"
 #include "gloam/seal.h"
 #include "net/server.h"
@@ -1217,8 +1220,9 @@ static int sealed_open(fx *f, const char *node_id, const char *body) {
                                NULL, err));
   char req[8192];
   int hl = snprintf(req, sizeof req,
-                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                    "Content-Type: application/gloam-sealed\r\nContent-Length: %zu\r\n\r\n",
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Authorization: Bearer %s\r\nContent-Type: application/gloam-sealed\r\n"
+                    "Content-Length: %zu\r\n\r\n",
                     f->key, env_len);
   ASSERT_TRUE((size_t)hl + env_len <= sizeof req);
   memcpy(req + hl, env, env_len);
@@ -1228,25 +1232,136 @@ static int sealed_open(fx *f, const char *node_id, const char *body) {
   return fd;
 }
 
-static void test_busy_429_and_cancel(void) {
+static long metric_of(fx *f, const char *name);
+
+/* Waits (up to 1 s) until the coordinator's queue holds depth requests. */
+static void wait_queue_depth(fx *f, int depth) {
+  for (int i = 0; i < 200 && queue_depth(f) != depth; i++) usleep(5000);
+  ASSERT_EQ_INT(queue_depth(f), depth);
+}
+
+/* The ledger's invariants hold and no reservation is open. */
+static void check_ledger(fx *f, int refunded, int settled) {
+  for (int i = 0; i < 200 && metric_of(f, "gloam_ledger_queue_depth") != 0; i++) usleep(5000);
+  json_t *j = admin(f, "check", NULL, NULL, NULL, NULL);
+  ASSERT_TRUE(json_is_true(json_object_get(j, "ok")));
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "reserved")), 0);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "refunded")), refunded);
+  ASSERT_EQ_INT(json_integer_value(json_object_get(j, "settled")), settled);
+  json_decref(j);
+}
+
+/* Client-sealed requests for a busy one-slot node wait for it in arrival
+ * order: A holds the slot, B and C wait (nothing reaches the node). A's
+ * client leaves: the node hears cancel and the slot goes to B, not C (B's
+ * client leaving next is the second cancel the node hears, and C is the
+ * third job); C is served and charged exactly, A and B refunded. */
+static void test_sealed_queue_in_order(void) {
   fx f;
   fx_start(&f, 1000000, 15000);
   testnode n;
   node_start(&f, &n, "node-a", 1, TN_HANG);
-  /* the first request occupies the only slot */
-  int fd = sealed_open(&f, "node-a", CANARY);
+  int fa = sealed_open(&f, "node-a", CANARY);
   ASSERT_OK(tn_wait(&n.jobs_seen, 1, 3000));
+  int fb = sealed_open(&f, "node-a", "{\"b\":1}");
+  wait_queue_depth(&f, 1);
+  const char *body_c = "{\"c\":\"the third request\"}";
+  int fc = sealed_open(&f, "node-a", body_c);
+  wait_queue_depth(&f, 2);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 1);
+  close(fa);
+  ASSERT_OK(tn_wait(&n.cancels_seen, 1, 3000));
+  ASSERT_OK(tn_wait(&n.jobs_seen, 2, 3000)); /* B took the freed slot ... */
+  wait_queue_depth(&f, 1);                   /* ... and C still waits */
+  atomic_store(&n.mode, TN_OK);
+  close(fb);
+  ASSERT_OK(tn_wait(&n.cancels_seen, 2, 3000)); /* the job at the node was B's */
+  char buf[8192];
+  ASSERT_EQ_INT(read_status(fc, buf, sizeof buf), 200);
+  close(fc);
+  ASSERT_TRUE(strstr(buf, "Gloam-Mode: client-sealed") != NULL);
+  ASSERT_TRUE(strstr(buf, "event: gloam.receipt") != NULL);
+  ASSERT_TRUE(strstr(buf, "data: [DONE]") != NULL);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 3);
+  ASSERT_EQ_INT(queue_depth(&f), 0);
+  check_ledger(&f, 2, 1);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000 - expected_cost(strlen(body_c), 3));
+  tn_stop(&n);
+  fx_stop(&f);
+}
+
+/* The queue's limits for client-sealed requests: over the model's queue
+ * length 429 node_busy, over the wait time 503 queue_timeout, both with
+ * Retry-After and an OpenAI error body; a client leaving while queued
+ * leaves no job at the node and the balance as before. */
+static void test_sealed_queue_limits(void) {
+  g_queue_max = 1;
+  g_queue_timeout_ms = 800;
+  fx f;
+  fx_start(&f, 1000000, 15000);
+  g_queue_max = g_queue_timeout_ms = 0;
+  testnode n;
+  node_start(&f, &n, "node-q", 1, TN_HANG);
+  int fa = sealed_open(&f, "node-q", "{}");
+  ASSERT_OK(tn_wait(&n.jobs_seen, 1, 3000));
+  int fb = sealed_open(&f, "node-q", "{}");
+  wait_queue_depth(&f, 1);
   chat_res c;
-  sealed_chat(&f, f.key, "node-a", MODEL, 32, CANARY, &c);
+  sealed_chat(&f, f.key, "node-q", MODEL, 32, "C", &c); /* the queue is full */
   ASSERT_EQ_INT(c.status, 429);
   ASSERT_EQ_STR(c.retry_after, "1");
   ASSERT_EQ_STR(c.error_code, "node_busy");
-  /* the first client leaves: the node hears cancel, the consumer is refunded */
+  char buf[8192];
+  ASSERT_EQ_INT(read_status(fb, buf, sizeof buf), 503); /* B waited too long */
+  close(fb);
+  ASSERT_TRUE(strstr(buf, "Retry-After: 1") != NULL);
+  const char *body = strstr(buf, "\r\n\r\n");
+  ASSERT_NOT_NULL(body);
+  json_error_t je;
+  json_t *e = json_loads(body + 4, 0, &je);
+  ASSERT_EQ_STR(err_code(e), "queue_timeout");
+  ASSERT_NOT_NULL(json_string_value(json_object_get(json_object_get(e, "error"), "message")));
+  ASSERT_NOT_NULL(json_string_value(json_object_get(json_object_get(e, "error"), "type")));
+  json_decref(e);
+  int fd = sealed_open(&f, "node-q", "{}"); /* D waits, then leaves */
+  wait_queue_depth(&f, 1);
   close(fd);
+  wait_queue_depth(&f, 0);
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 1);
+  close(fa);
   ASSERT_OK(tn_wait(&n.cancels_seen, 1, 3000));
-  for (int i = 0; i < 100 && balance_of(&f, f.consumer) != 1000000; i++) usleep(20000);
+  usleep(100 * 1000); /* a wrongly kept D would be dispatched now */
+  ASSERT_EQ_INT(atomic_load(&n.jobs_seen), 1);
+  check_ledger(&f, 1, 0);
   ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000);
   tn_stop(&n);
+  fx_stop(&f);
+}
+
+/* The node a client-sealed request waits for disconnects: the waiting
+ * request gets 503 node_unavailable at once (the client re-seals to another
+ * node), the running one 502, and both are refunded. */
+static void test_sealed_queue_node_gone(void) {
+  fx f;
+  fx_start(&f, 1000000, 15000);
+  testnode n;
+  node_start(&f, &n, "node-g", 1, TN_HANG);
+  int fa = sealed_open(&f, "node-g", "{}");
+  ASSERT_OK(tn_wait(&n.jobs_seen, 1, 3000));
+  int fb = sealed_open(&f, "node-g", "{}");
+  wait_queue_depth(&f, 1);
+  tn_stop(&n);
+  char buf[8192];
+  ASSERT_EQ_INT(read_status(fb, buf, sizeof buf), 503);
+  close(fb);
+  ASSERT_TRUE(strstr(buf, "Retry-After: 1") != NULL);
+  ASSERT_TRUE(strstr(buf, "\"code\":\"node_unavailable\"") != NULL);
+  ASSERT_EQ_INT(read_status(fa, buf, sizeof buf), 502);
+  close(fa);
+  ASSERT_TRUE(strstr(buf, "\"code\":\"node_disconnected\"") != NULL);
+  ASSERT_EQ_INT(queue_depth(&f), 0);
+  check_ledger(&f, 1, 0);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000);
   fx_stop(&f);
 }
 
@@ -1751,6 +1866,73 @@ static void test_slot_held_while_reserving(void) {
   fx_stop(&f);
 }
 
+/* The client library (what `gloam proxy` and `gloam chat` run) against the
+ * queue: it ranks node-a first (both idle in /v1/nodes: node-a's slot is
+ * only held by a pending reservation) and seals to it; the request waits
+ * for node-a; node-a leaves, the waiting request gets 503 and the client
+ * re-seals to node-b, which serves it with a verified receipt. */
+typedef struct client_arg {
+  fx *f;
+  int rc;
+  gloam_chat_result res;
+  char err[GLOAM_ERR_LEN];
+} client_arg;
+
+static int ignore_chunk(const char *data, size_t len, void *ud) {
+  (void)data, (void)len, (void)ud;
+  return 0;
+}
+
+static void *client_chat(void *p) {
+  client_arg *a = p;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", a->f->port);
+  gloam_client_config cfg = {
+      .base_url = url, .api_key = a->f->key, .min_trust = GLOAM_TRUST_SOFTWARE};
+  gloam_client *c;
+  a->rc = gloam_client_new(&c, &cfg, a->err);
+  if (a->rc < 0) return NULL;
+  const char *body = "{\"model\":\"" MODEL
+                     "\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"hi\"}]}";
+  a->rc = gloam_client_chat(c, body, strlen(body), NULL, ignore_chunk, NULL, &a->res, a->err);
+  gloam_client_free(c);
+  return NULL;
+}
+
+static void test_client_fails_over_from_queue(void) {
+  fx f;
+  fx_start(&f, 1000000, 15000);
+  testnode a, b;
+  node_start(&f, &a, "node-a", 1, TN_HANG);
+  node_start(&f, &b, "node-b", 1, TN_OK);
+  sqlite3 *db = db_lock(&f);
+  int fd = sealed_open(&f, "node-a", "{}"); /* holds node-a's slot while reserving */
+  wait_metric(&f, "gloam_ledger_queue_depth", 1);
+  client_arg ca = {.f = &f};
+  pthread_t th;
+  pthread_create(&th, NULL, client_chat, &ca);
+  wait_queue_depth(&f, 1); /* the client's request waits for node-a */
+  tn_stop(&a);
+  wait_queue_depth(&f, 0);
+  db_unlock(db);
+  pthread_join(th, NULL);
+  if (ca.rc != 0) fprintf(stderr, "client: %s\n", ca.err);
+  ASSERT_EQ_INT(ca.rc, 0);
+  ASSERT_EQ_INT(ca.res.attempts, 2);
+  ASSERT_EQ_STR(ca.res.node_id, "node-b");
+  ASSERT_TRUE(ca.res.receipt_ok);
+  char buf[4096];
+  ASSERT_EQ_INT(read_status(fd, buf, sizeof buf), 503); /* its node went while it reserved */
+  close(fd);
+  ASSERT_EQ_INT(atomic_load(&a.jobs_seen), 0);
+  check_ledger(&f, 1, 1);
+  ASSERT_EQ_INT(balance_of(&f, f.consumer), 1000000 - ca.res.charged_micro_usd);
+  gloam_chat_result_deinit(&ca.res);
+  tn_stop(&b);
+  fx_stop(&f);
+}
+
 static void test_bench_relay(void) {
   const char *b = getenv("GLOAM_BENCH");
   if (!b || strcmp(b, "1") != 0) TEST_SKIP("set GLOAM_BENCH=1");
@@ -1832,7 +2014,9 @@ int main(int argc, char **argv) {
       TEST(test_anthropic_translation),
       TEST(test_anthropic_messages_end_to_end),
       TEST(test_insufficient_balance_402),
-      TEST(test_busy_429_and_cancel),
+      TEST(test_sealed_queue_in_order),
+      TEST(test_sealed_queue_limits),
+      TEST(test_sealed_queue_node_gone),
       TEST(test_cancel_mid_stream),
       TEST(test_lying_and_failing_nodes_are_not_paid),
       TEST(test_silent_node_is_evicted),
@@ -1844,6 +2028,7 @@ int main(int argc, char **argv) {
       TEST(test_loop_serves_while_reserving),
       TEST(test_client_leaves_while_reserving),
       TEST(test_slot_held_while_reserving),
+      TEST(test_client_fails_over_from_queue),
       TEST(test_bench_relay),
       TEST(test_hold_for_sdk),
       {0},
