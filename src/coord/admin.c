@@ -15,7 +15,7 @@
 #include "coord/store.h"
 
 typedef struct opts {
-  const char *db, *name, *model, *label;
+  const char *db, *name, *model, *label, *node;
   int64_t account, amount, credit, in_price, out_price, audio_price, image_price;
   int have_account, have_amount, have_in, have_out, have_audio, have_image;
 } opts;
@@ -46,6 +46,8 @@ static int parse_opts(int argc, char **argv, int first, opts *o, FILE *errf) {
       o->model = v;
     else if (strcmp(a, "--label") == 0)
       o->label = v;
+    else if (strcmp(a, "--node") == 0)
+      o->node = v;
     else if (strcmp(a, "--account") == 0)
       bad = parse_i64(v, &o->account), o->have_account = 1;
     else if (strcmp(a, "--amount") == 0)
@@ -86,7 +88,9 @@ static void usage(FILE *f) {
           "  set-price --model M --image P                   micro-USD per image (Janus)\n"
           "  balance --account ID\n"
           "  earnings --account ID                           an operator's earnings\n"
-          "  check                                           verify the ledger invariants\n");
+          "  check                                           verify the ledger invariants\n"
+          "  list-pins                                       node ids and their pinned identity\n"
+          "  drop-pin --node NODE_ID                         forget a pin (a re-keyed node)\n");
 }
 
 static int new_cred(coord_store *s, int64_t account, int node, FILE *out, FILE *errf) {
@@ -105,6 +109,33 @@ static int new_cred(coord_store *s, int64_t account, int node, FILE *out, FILE *
           node ? "node_token" : "api_key", key, label);
   secure_zero(key, sizeof key);
   return 0;
+}
+
+/* list-pins, drop-pin --node ID: node identity pins (docs/attestation.md). */
+static int pins_cmd(coord_store *s, const char *cmd, const char *node, FILE *out, FILE *errf) {
+  json_t *o = NULL, *list = NULL;
+  int rc;
+  if (cmd[0] == 'l') {
+    rc = coord_store_pin_list(s, &list);
+    if (rc == 0) o = json_pack("{s:o}", "pins", list);
+  } else {
+    if (!node) {
+      fprintf(errf, "gloam-coord admin: drop-pin: missing options\n");
+      usage(errf);
+      return GLOAM_EINVAL;
+    }
+    rc = coord_store_pin_drop(s, node);
+    if (rc == 0) o = json_pack("{s:s}", "dropped", node);
+  }
+  if (rc < 0) {
+    fprintf(errf, "gloam-coord admin: %s\n", coord_store_errmsg(s));
+    return rc;
+  }
+  if (!o || json_dumpf(o, out, JSON_COMPACT) < 0) rc = GLOAM_ENOMEM;
+  if (rc == 0) fputc('\n', out);
+  json_decref(o);
+  if (rc < 0) fprintf(errf, "gloam-coord admin: out of memory\n");
+  return rc;
 }
 
 static int run_cmd(coord_store *s, const char *cmd, const opts *o, FILE *out, FILE *errf) {
@@ -180,6 +211,8 @@ static int run_cmd(coord_store *s, const char *cmd, const opts *o, FILE *out, FI
               "{\"ok\":true,\"reserved\":%" PRId64 ",\"settled\":%" PRId64 ",\"refunded\":%" PRId64
               "}\n",
               r, st, rf);
+  } else if (strcmp(cmd, "list-pins") == 0 || strcmp(cmd, "drop-pin") == 0) {
+    return pins_cmd(s, cmd, o->node, out, errf);
   } else {
     fprintf(errf, "gloam-coord admin: unknown command %s\n", cmd);
     usage(errf);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * coord/admin.h: `gloam-coord admin ...`: accounts, credentials, credits,
- * prices and ledger checks, straight on the database (no server needed;
- * SQLite WAL lets it run beside a live coordinator).
+ * prices, ledger checks and node identity pins, straight on the database
+ * (no server needed; SQLite WAL lets it run beside a live coordinator).
  *
  *   gloam-coord admin --db gloam.db create-consumer --name alice --credit 5000000
  *   -> {"account":4,"api_key":"gk_..."}     (the key is shown this once)

@@ -133,11 +133,11 @@ struct coord {
   struct ssl_ctx_st *tls;
   http_router *router;
   coord_store *store;  /* loop thread: reads and reservations */
-  coord_store *wstore; /* ledger.c: settle/refund, on the workq, under wlock */
+  coord_store *wstore; /* ledger.c: settle/refund (node_attest.c: pins), workq, wlock */
   pthread_mutex_t wlock;
   bool wlock_ok;
   struct net_workq *wq;        /* slow work off the loop: receipts, ledger writes, attestation */
-  struct coord_attest *attest; /* node_attest.c: policy and identity pins */
+  struct coord_attest *attest; /* node_attest.c: the verification policy */
   bool wq_closing;             /* coord_free: run ledger writes inline */
   int port;
   cnode *nodes;

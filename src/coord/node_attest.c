@@ -10,17 +10,25 @@
  * is copied into a task: a worker checks the activation answer, runs
  * gloam_attest_verify() against the raw nonce bytes this coordinator sent,
  * and compares the statement's node id, HPKE key, receipt key and models
- * with what the node registered. Back on the loop the identity key is
- * pinned per node id (a known id with another key is refused), and the
- * verified level, the evidence and its nonce are published.
+ * with what the node registered, then checks the identity key's pin for
+ * the node id in the store (a known id with another key is refused; the
+ * first key seen is pinned). Back on the loop the verified level, the
+ * evidence and its nonce are published.
  *
  * DESIGN: signature checks never run on the I/O loop (STYLE §7): they go
  * to the coordinator's net_workq (shared with the ledger). A task owns
  * copies of everything it reads; the node only keeps a pointer to its
  * pending task, and node_gone() detaches it, so a task finishing after its
  * node left just frees itself. The policy and roots are immutable after
- * init, so workers read them without locks. Pins live in memory (a
- * coordinator restart forgets them; docs say so).
+ * init, so workers read them without locks.
+ *
+ * Pins are the store's table node_pins (coord_store_pin), read and written
+ * only by the workers through the ledger's connection (c->wstore under
+ * c->wlock), never by the loop: there is no copy in memory to load or keep
+ * in step, so they survive a restart and `gloam-coord admin drop-pin`
+ * takes effect at the node id's next statement. The first verified
+ * statement of a connection records last_seen and trust (a write);
+ * periodic re-challenges only read.
  */
 #include <string.h>
 
@@ -38,12 +46,6 @@
 #define CLOSE_ATTEST 4403
 #define CLOSE_BUSY 1013
 #define MAX_LIST 64
-#define MAX_PINS 65536
-
-typedef struct pin {
-  char node_id[NODE_ID_MAX + 1];
-  char thumb[48];
-} pin;
 
 typedef struct coord_attest {
   gloam_trust min_trust;
@@ -52,8 +54,6 @@ typedef struct coord_attest {
   char *lists[3][MAX_LIST]; /* binaries, weights, pcr7 */
   size_t n_list[3];
   int64_t max_age_ms;
-  pin *pins;
-  size_t n_pins, cap_pins;
 } coord_attest;
 
 typedef struct att_task att_task;
@@ -82,6 +82,7 @@ struct att_task {
   uint8_t nonce[32];
   char nonce64[64];
   bool check_activation;
+  bool first; /* the connection's first statement: record last_seen */
   uint8_t secret[32], answer[NODE_ACTIVATION_MAX];
   size_t answer_len;
   char ak_name[72];
@@ -92,6 +93,7 @@ struct att_task {
   int n_models;
   /* outputs */
   int rc;
+  bool pinned; /* the identity was pinned now (first sight of the node id) */
   char reason[GLOAM_ERR_LEN];
   gloam_attest_result res;
   char *challenge; /* TASK_CHALLENGE: JSON from gloam_attest_make_challenge */
@@ -145,33 +147,27 @@ void coord_attest_free(coord *c) {
   for (int k = 0; k < 3; k++)
     for (size_t i = 0; i < a->n_list[k]; i++) mem_free(a->lists[k][i]);
   mem_free(a->roots);
-  mem_free(a->pins);
   mem_free(a);
   c->attest = NULL;
 }
 
-/* ---- pins (loop thread) ------------------------------------------------- */
-
-/* 0: first sight (pinned now) or the same key; GLOAM_EAUTH: another key. */
-static int pin_check(coord_attest *a, const char *node_id, const char *thumb) {
-  for (size_t i = 0; i < a->n_pins; i++)
-    if (strcmp(a->pins[i].node_id, node_id) == 0)
-      return strcmp(a->pins[i].thumb, thumb) == 0 ? 0 : GLOAM_EAUTH;
-  if (a->n_pins == MAX_PINS) return GLOAM_EAGAIN;
-  if (a->n_pins == a->cap_pins) {
-    size_t cap = a->cap_pins ? a->cap_pins * 2 : 64;
-    pin *p = mem_realloc(a->pins, cap * sizeof *p);
-    if (!p) return GLOAM_ENOMEM;
-    a->pins = p;
-    a->cap_pins = cap;
-  }
-  pin *p = &a->pins[a->n_pins++];
-  snprintf(p->node_id, sizeof p->node_id, "%s", node_id);
-  snprintf(p->thumb, sizeof p->thumb, "%s", thumb);
-  return 0;
-}
-
 /* ---- worker side -------------------------------------------------------- */
+
+/* The verified identity against the node id's pin in the store (pinned on
+ * first sight); the ledger's connection, under its lock. */
+static int pin_work(att_task *t) {
+  coord *c = t->c;
+  pthread_mutex_lock(&c->wlock);
+  int rc = coord_store_pin(c->wstore, t->node_id, t->res.identity_thumb,
+                           gloam_trust_name(t->res.trust), t->first, &t->pinned);
+  if (rc == GLOAM_EAUTH)
+    snprintf(t->reason, sizeof t->reason, "identity key changed for a known node id");
+  else if (rc < 0)
+    snprintf(t->reason, sizeof t->reason, "cannot pin the identity (%s)",
+             coord_store_errmsg(c->wstore));
+  pthread_mutex_unlock(&c->wlock);
+  return rc;
+}
 
 static int same_receipt_key(const char *a, const char *b) {
   es256_key *ka = NULL, *kb = NULL;
@@ -233,6 +229,7 @@ static void verify_work(att_task *t) {
     return;
   }
   t->rc = check_bindings(t);
+  if (t->rc == 0) t->rc = pin_work(t);
 }
 
 static void task_work(void *arg) {
@@ -287,16 +284,7 @@ static void challenge_done(att_task *t, cnode *n) {
 
 static void verify_done(att_task *t, cnode *n) {
   struct cnode_att *s = n->att;
-  coord_attest *a = t->c->attest;
-  int rc = t->rc;
-  if (rc == 0) {
-    rc = pin_check(a, t->node_id, t->res.identity_thumb);
-    if (rc == GLOAM_EAUTH)
-      snprintf(t->reason, sizeof t->reason, "identity key changed for a known node id");
-    else if (rc < 0)
-      snprintf(t->reason, sizeof t->reason, "cannot pin the identity (%s)", gloam_strerror(rc));
-  }
-  if (rc < 0) {
+  if (t->rc < 0) {
     log_att(LOG_WARN, "node.attest_rejected", n, "why", t->reason);
     coord_node_evict(n, CLOSE_ATTEST, t->reason);
     return;
@@ -314,6 +302,7 @@ static void verify_done(att_task *t, cnode *n) {
   s->level = t->res.trust;
   s->verified = true;
   n->trust = gloam_trust_name(s->level);
+  if (t->pinned) log_att(LOG_INFO, "node.pinned", n, "identity", t->res.identity_thumb);
   log_att(LOG_INFO, "node.attested", n, "trust", n->trust);
   if (!was && coord_attest_routable(n)) coord_queue_kick(n->c);
 }
@@ -400,6 +389,7 @@ void coord_attest_on_response(cnode *n, node_msg *m) {
   snprintf(t->nonce64, sizeof t->nonce64, "%s", n->challenge);
   codec_b64_decode(n->challenge, strlen(n->challenge), t->nonce, sizeof t->nonce, CODEC_B64_URL);
   t->check_activation = s->cred_pending;
+  t->first = !s->verified;
   memcpy(t->secret, s->secret, sizeof t->secret);
   memcpy(t->answer, m->activation, m->activation_len);
   t->answer_len = m->activation_len;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * coord/store.h: the coordinator's durable state behind one small interface
- * (accounts, API keys, node tokens, prices, the ledger, request records).
+ * (accounts, API keys, node tokens, prices, the ledger, request records,
+ * node identity pins).
  * SQLite (WAL) implements it in store_sqlite.c; a PostgreSQL store can
  * implement the same functions for multi-coordinator deployments.
  *
@@ -33,6 +34,7 @@
 #define GLOAM_COORD_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct coord_store coord_store;
@@ -111,5 +113,23 @@ int coord_store_earnings(coord_store *s, int64_t account, int64_t *out_total,
  * detail on a violation. */
 int coord_store_check(coord_store *s, int64_t *out_reserved, int64_t *out_settled,
                       int64_t *out_refunded);
+
+/* Node identity pins (trust on first use, docs/attestation.md): a node id
+ * is bound to the RFC 7638 thumbprint of the identity key (or TPM AK) it
+ * first attested with, with the trust level last verified and first/last
+ * seen times (Unix ms).
+ * coord_store_pin: 0 when node_id had no pin (pinned now; *out_new = true)
+ * or has this thumbprint; GLOAM_EAUTH when it is pinned to another one
+ * (nothing written). touch: also record last_seen/trust for a known pin (a
+ * write); without it a matching pin costs one read and no write lock.
+ * out_new may be NULL. */
+int coord_store_pin(coord_store *s, const char *node_id, const char *thumb, const char *trust,
+                    bool touch, bool *out_new);
+/* Every pin as a JSON array ordered by node id (new reference): objects
+ * {node_id, identity_thumb, trust, first_seen_ms, last_seen_ms}. */
+int coord_store_pin_list(coord_store *s, json_t **out);
+/* Forgets node_id's pin, so its next verified key is pinned again;
+ * GLOAM_ENOENT if it had none. */
+int coord_store_pin_drop(coord_store *s, const char *node_id);
 
 #endif

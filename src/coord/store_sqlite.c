@@ -99,6 +99,13 @@ static const char *const migrations[] = {
     /* 3: image generation is priced per image (docs/images.md) */
     "ALTER TABLE prices ADD COLUMN image_price INTEGER NOT NULL DEFAULT 0"
     "  CHECK (image_price >= 0);",
+    /* 4: node identity pins survive a restart (docs/attestation.md) */
+    "CREATE TABLE node_pins ("
+    "  node_id TEXT PRIMARY KEY,"
+    "  identity_thumb TEXT NOT NULL,"
+    "  trust TEXT NOT NULL,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -181,7 +188,7 @@ static void done(coord_store *s, sqlite3_stmt *st) {
       sqlite3_clear_bindings(st);
       return;
     }
-  done(s, st);
+  sqlite3_finalize(st); /* not cached (cache full or out of memory) */
 }
 
 /* Runs a statement that returns no rows. */
@@ -638,5 +645,99 @@ int coord_store_check(coord_store *s, int64_t *out_reserved, int64_t *out_settle
   if (rc == 0)
     rc = one_int(s, prep(s, "SELECT COUNT(*) FROM requests WHERE state='refunded'", ""),
                  out_refunded);
+  return rc;
+}
+
+/* ---- node identity pins ------------------------------------------------- */
+
+/* The pinned thumbprint of node_id into out[cap]; GLOAM_ENOENT if none. */
+static int pin_thumb(coord_store *s, const char *node_id, char *out, size_t cap) {
+  sqlite3_stmt *st = prep(s, "SELECT identity_thumb FROM node_pins WHERE node_id=?", "t", node_id);
+  if (!st) return GLOAM_EIO;
+  int rc = sqlite3_step(st), r = 0;
+  if (rc == SQLITE_ROW)
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+  else
+    r = rc == SQLITE_DONE ? err_set(s->err, GLOAM_ENOENT, "no pin for node id %.64s", node_id)
+                          : db_fail(s, GLOAM_EIO, "step");
+  done(s, st);
+  return r;
+}
+
+static int pin_mismatch(coord_store *s, const char *node_id) {
+  return err_set(s->err, GLOAM_EAUTH, "identity key changed for node id %.64s", node_id);
+}
+
+int coord_store_pin(coord_store *s, const char *node_id, const char *thumb, const char *trust,
+                    bool touch, bool *out_new) {
+  if (out_new) *out_new = false;
+  if (!node_id || !*node_id || strlen(node_id) > 128 || !thumb || !*thumb || strlen(thumb) > 64 ||
+      !trust)
+    return err_set(s->err, GLOAM_EINVAL, "bad node id, thumbprint or trust");
+  char have[72];
+  int rc = pin_thumb(s, node_id, have, sizeof have);
+  if (rc == 0 && strcmp(have, thumb) != 0) return pin_mismatch(s, node_id);
+  if (rc == 0 && !touch) return 0; /* read only: no write lock */
+  if (rc < 0 && rc != GLOAM_ENOENT) return rc;
+  /* first sight or a new connection: decide again under the write lock
+   * (another connection or the admin command may have written meanwhile) */
+  rc = begin(s);
+  if (rc < 0) return rc;
+  int64_t now = time_wall_ms();
+  rc = run(s, prep(s,
+                   "INSERT INTO node_pins(node_id,identity_thumb,trust,first_seen,last_seen) "
+                   "VALUES(?,?,?,?,?) ON CONFLICT(node_id) DO NOTHING",
+                   "tttii", node_id, thumb, trust, now, now));
+  if (rc == 0 && sqlite3_changes(s->db) == 1) {
+    if (out_new) *out_new = true;
+  } else if (rc == 0) {
+    rc = pin_thumb(s, node_id, have, sizeof have);
+    if (rc == 0 && strcmp(have, thumb) != 0) rc = pin_mismatch(s, node_id);
+    if (rc == 0)
+      rc = run(s, prep(s, "UPDATE node_pins SET last_seen=?, trust=? WHERE node_id=?", "itt", now,
+                       trust, node_id));
+  }
+  return end(s, rc);
+}
+
+int coord_store_pin_list(coord_store *s, json_t **out) {
+  *out = NULL;
+  sqlite3_stmt *st = prep(s,
+                          "SELECT node_id,identity_thumb,trust,first_seen,last_seen FROM node_pins "
+                          "ORDER BY node_id",
+                          "");
+  if (!st) return GLOAM_EIO;
+  json_t *arr = json_array();
+  int rc = SQLITE_DONE;
+  while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:I,s:I}", "node_id", (const char *)sqlite3_column_text(st, 0),
+                  "identity_thumb", (const char *)sqlite3_column_text(st, 1), "trust",
+                  (const char *)sqlite3_column_text(st, 2), "first_seen_ms",
+                  (json_int_t)sqlite3_column_int64(st, 3), "last_seen_ms",
+                  (json_int_t)sqlite3_column_int64(st, 4));
+    if (!o || json_array_append_new(arr, o) < 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  }
+  int r = 0;
+  if (!arr)
+    r = err_set(s->err, GLOAM_ENOMEM, "out of memory");
+  else if (rc != SQLITE_DONE)
+    r = db_fail(s, GLOAM_EIO, "step");
+  done(s, st);
+  if (r < 0) {
+    json_decref(arr);
+    return r;
+  }
+  *out = arr;
+  return 0;
+}
+
+int coord_store_pin_drop(coord_store *s, const char *node_id) {
+  int rc = run(s, prep(s, "DELETE FROM node_pins WHERE node_id=?", "t", node_id));
+  if (rc == 0 && sqlite3_changes(s->db) == 0)
+    return err_set(s->err, GLOAM_ENOENT, "no pin for node id %.64s", node_id);
   return rc;
 }

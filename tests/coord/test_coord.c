@@ -13,12 +13,15 @@
  * workload, a canary prompt absent from the log and the database, and the
  * reservation at admission off the event loop (a write-locked database
  * does not stall other requests; a client that leaves meanwhile is
- * refunded; the slot it was admitted for stays held), and client-sealed
+ * refunded; the slot it was admitted for stays held), client-sealed
  * requests waiting for their busy node (arrival order, queue limits, the
- * client or the node leaving).
+ * client or the node leaving), node identity pins surviving a restart of
+ * the coordinator on the same database, and the migration of a database
+ * made by the previous schema.
  */
 #include <event2/event.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -95,7 +98,8 @@ static void *coord_thread(void *p) {
   return NULL;
 }
 
-static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
+/* A fresh directory for the database and the log (the log goes there). */
+static void fx_dir(fx *f) {
   memset(f, 0, sizeof *f);
   f->dir = test_tmpdir();
   snprintf(f->db, sizeof f->db, "%s/coord.db", f->dir);
@@ -103,6 +107,15 @@ static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
   f->log_fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
   log_set_fd(f->log_fd);
   log_configure(LOG_DEBUG, LOG_FORMAT_KV);
+}
+
+/* Starts a coordinator on f->db (its own thread); fx_close stops it and
+ * keeps the database, so a test can start another on it. */
+static void fx_open(fx *f, int hb_timeout_ms);
+static void fx_close(fx *f);
+
+static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
+  fx_dir(f);
   char credit_s[32];
   snprintf(credit_s, sizeof credit_s, "%lld", (long long)credit);
   json_t *j = admin(f, "create-consumer", "--name", "alice", "--credit", credit_s);
@@ -122,7 +135,10 @@ static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
   FILE *dn = fopen("/dev/null", "w");
   ASSERT_EQ_INT(coord_admin_main(9, argv, dn, stderr), 0);
   fclose(dn);
+  fx_open(f, hb_timeout_ms);
+}
 
+static void fx_open(fx *f, int hb_timeout_ms) {
   coord_config cfg;
   coord_config_default(&cfg);
   cfg.listen = "127.0.0.1:0";
@@ -142,11 +158,17 @@ static void fx_start(fx *f, int64_t credit, int hb_timeout_ms) {
   pthread_create(&f->th, NULL, coord_thread, f);
 }
 
-static void fx_stop(fx *f) {
+static void fx_close(fx *f) {
   coord_stop(f->c);
   pthread_join(f->th, NULL);
   coord_free(f->c);
   event_base_free(f->base);
+  f->c = NULL;
+  f->base = NULL;
+}
+
+static void fx_stop(fx *f) {
+  fx_close(f);
   log_set_fd(2);
   close(f->log_fd);
   free(f->dir);
@@ -398,7 +420,7 @@ static void test_store_ledger(void) {
   snprintf(path, sizeof path, "%s/s.db", dir);
   coord_store *s;
   ASSERT_OK(coord_store_open(&s, path, err));
-  ASSERT_EQ_INT(coord_store_schema_version(s), 3); /* 3: prices.image_price */
+  ASSERT_TRUE(coord_store_schema_version(s) >= 4); /* 4: node_pins */
   int64_t alice, op, b;
   ASSERT_OK(coord_store_account_create(s, STORE_CONSUMER, "alice", &alice));
   ASSERT_OK(coord_store_account_create(s, STORE_OPERATOR, "op", &op));
@@ -1561,6 +1583,191 @@ static void test_attestation_rejects(void) {
   fx_stop(&f);
 }
 
+/* ---- identity pins in the store -------------------------------------------- */
+
+/* The pin list entry of node id (new reference), or NULL. */
+static json_t *pin_of(fx *f, const char *id) {
+  json_t *j = admin(f, "list-pins", NULL, NULL, NULL, NULL), *p, *found = NULL;
+  ASSERT_NOT_NULL(j);
+  size_t i;
+  json_array_foreach(json_object_get(j, "pins"), i, p) {
+    if (strcmp(json_string_value(json_object_get(p, "node_id")), id) == 0) found = json_incref(p);
+  }
+  json_decref(j);
+  return found;
+}
+
+/* The RFC 7638 thumbprint of the identity key in a listed node's published
+ * evidence, computed here from the RFC's definition (SHA-256 over the
+ * required members in lexicographic order, base64url): what the pin must
+ * hold. */
+static void evidence_thumb(fx *f, const char *id, char out[48]) {
+  json_t *n = listed_node(f, id);
+  ASSERT_NOT_NULL(n);
+  json_error_t je;
+  json_t *ev = json_loads(json_string_value(json_object_get(n, "evidence")), 0, &je);
+  const char *jws = json_string_value(json_object_get(ev, "jws"));
+  ASSERT_NOT_NULL(jws);
+  const char *p1 = strchr(jws, '.'), *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
+  ASSERT_NOT_NULL(p2);
+  static uint8_t payload[65536];
+  long pl = codec_b64_decode(p1 + 1, (size_t)(p2 - p1 - 1), payload, sizeof payload, CODEC_B64_URL);
+  ASSERT_TRUE(pl > 0);
+  json_t *claims = json_loadb((const char *)payload, (size_t)pl, 0, &je);
+  json_t *k = json_object_get(claims, "identity");
+  char canon[256];
+  int cl = snprintf(
+      canon, sizeof canon, "{\"crv\":\"%s\",\"kty\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}",
+      json_string_value(json_object_get(k, "crv")), json_string_value(json_object_get(k, "kty")),
+      json_string_value(json_object_get(k, "x")), json_string_value(json_object_get(k, "y")));
+  uint8_t d[32];
+  unsigned dl = 0;
+  ASSERT_EQ_INT(EVP_Digest(canon, (size_t)cl, d, &dl, EVP_sha256(), NULL), 1);
+  ASSERT_EQ_INT(codec_b64_encode(d, 32, out, 48, CODEC_B64_URL), 43);
+  json_decref(claims);
+  json_decref(ev);
+  json_decref(n);
+}
+
+static int log_count(fx *f, const char *what) {
+  size_t len;
+  char *log = test_read_file(f->log, &len);
+  int n = 0;
+  for (const char *p = log; p && (p = strstr(p, what)); p++) n++;
+  free(log);
+  return n;
+}
+
+/* Asserts node id's pin holds thumb; returns its first_seen_ms. */
+static int64_t pin_is(fx *f, const char *id, const char *thumb) {
+  json_t *p = pin_of(f, id);
+  ASSERT_NOT_NULL(p);
+  ASSERT_EQ_STR(json_string_value(json_object_get(p, "identity_thumb")), thumb);
+  ASSERT_EQ_STR(json_string_value(json_object_get(p, "trust")), "software");
+  int64_t first = json_integer_value(json_object_get(p, "first_seen_ms"));
+  ASSERT_TRUE(first > 0 && json_integer_value(json_object_get(p, "last_seen_ms")) >= first);
+  json_decref(p);
+  return first;
+}
+
+static void restart(fx *f) {
+  fx_close(f);
+  fx_open(f, 15000);
+}
+
+/* A node id stays pinned to its key across coordinator restarts: another
+ * key is refused (4403, the logged reason), the pinned key is welcomed
+ * back, and after `admin drop-pin` the next key is accepted and pinned in
+ * its turn (also across a restart). */
+static void test_pins_survive_restart(void) {
+  fx f;
+  fx_start(&f, 0, 15000);
+  testnode a;
+  char k1[48], k2[48];
+  node_start(&f, &a, "node-keep", 1, TN_OK);
+  evidence_thumb(&f, "node-keep", k1);
+  int64_t first = pin_is(&f, "node-keep", k1);
+  tn_stop(&a);
+  wait_listed(&f, "node-keep", 1);
+  restart(&f);
+  node_start(&f, &a, "node-keep", 1, TN_OK); /* the pinned key: welcome back */
+  tn_stop(&a);
+  wait_listed(&f, "node-keep", 1);
+  ASSERT_EQ_INT(pin_is(&f, "node-keep", k1), first);
+  restart(&f);
+  ASSERT_EQ_INT(log_count(&f, "identity key changed for a known node id"), 0);
+  ASSERT_EQ_INT(node_refused(&f, "node-keep", TN_ATT_OK, 1), 4403);
+  ASSERT_TRUE(listed_node(&f, "node-keep") == NULL);
+  ASSERT_TRUE(log_count(&f, "identity key changed for a known node id") > 0);
+  ASSERT_EQ_INT(pin_is(&f, "node-keep", k1), first);
+  /* the operator re-admits the re-keyed node, while the coordinator runs */
+  json_t *j = admin(&f, "drop-pin", "--node", "node-keep", NULL, NULL);
+  ASSERT_EQ_STR(json_string_value(json_object_get(j, "dropped")), "node-keep");
+  json_decref(j);
+  ASSERT_TRUE(pin_of(&f, "node-keep") == NULL);
+  /* no such pin any more (admin() prints the expected refusal) */
+  ASSERT_TRUE(admin(&f, "drop-pin", "--node", "node-keep", NULL, NULL) == NULL);
+  node_start(&f, &a, "node-keep", 1, TN_OK); /* the new key (its file replaced the old one) */
+  evidence_thumb(&f, "node-keep", k2);
+  ASSERT_TRUE(strcmp(k1, k2) != 0);
+  pin_is(&f, "node-keep", k2);
+  tn_stop(&a);
+  wait_listed(&f, "node-keep", 1);
+  restart(&f);
+  ASSERT_EQ_INT(node_refused(&f, "node-keep", TN_ATT_OK, 1), 4403);
+  pin_is(&f, "node-keep", k2);
+  fx_stop(&f);
+}
+
+/* A database made by schema 3 (tests/fixtures/coord/schema3.sql, dumped
+ * from the previous code's own admin commands) migrates to 4 keeping its
+ * accounts, credentials and prices, and a coordinator on it pins nodes. */
+static void test_store_migrates_schema3(void) {
+  fx f;
+  fx_dir(&f);
+  size_t len;
+  char *fixture = test_fixture_path("coord/schema3.sql");
+  char *sql = test_read_file(fixture, &len);
+  free(fixture);
+  ASSERT_NOT_NULL(sql);
+  sqlite3 *db;
+  ASSERT_EQ_INT(sqlite3_open(f.db, &db), SQLITE_OK);
+  ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  free(sql);
+  char err[GLOAM_ERR_LEN];
+  coord_store *s;
+  ASSERT_OK(coord_store_open(&s, f.db, err));
+  ASSERT_TRUE(coord_store_schema_version(s) >= 4); /* 4: node_pins */
+  int64_t v = 0, w = 0, x = 0;
+  ASSERT_OK(coord_store_balance(s, 4, &v));
+  ASSERT_EQ_INT(v, 5000000);
+  ASSERT_OK(coord_store_price_get(s, MODEL, &v, &w));
+  ASSERT_EQ_INT(v, PRICE_IN);
+  ASSERT_EQ_INT(w, PRICE_OUT);
+  ASSERT_OK(coord_store_audio_price_get(s, "whisper-tiny", &v));
+  ASSERT_EQ_INT(v, 6000);
+  ASSERT_OK(coord_store_check(s, &v, &w, &x));
+  json_t *pins = NULL;
+  ASSERT_OK(coord_store_pin_list(s, &pins));
+  ASSERT_EQ_INT(json_array_size(pins), 0);
+  json_decref(pins);
+  /* the store's pin rules: first sight pins, same key passes, another key
+   * is refused without a write, a drop forgets */
+  bool fresh = false;
+  ASSERT_OK(coord_store_pin(s, "n1", "thumbA", "software", true, &fresh));
+  ASSERT_TRUE(fresh);
+  ASSERT_OK(coord_store_pin(s, "n1", "thumbA", "tpm", false, &fresh));
+  ASSERT_TRUE(!fresh);
+  ASSERT_EQ_INT(coord_store_pin(s, "n1", "thumbB", "software", true, &fresh), GLOAM_EAUTH);
+  ASSERT_OK(coord_store_pin(s, "n1", "thumbA", "tpm", true, &fresh)); /* touch: level updated */
+  ASSERT_OK(coord_store_pin_list(s, &pins));
+  ASSERT_EQ_INT(json_array_size(pins), 1);
+  ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(pins, 0), "identity_thumb")),
+                "thumbA");
+  ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(pins, 0), "trust")), "tpm");
+  json_decref(pins);
+  ASSERT_OK(coord_store_pin_drop(s, "n1"));
+  ASSERT_EQ_INT(coord_store_pin_drop(s, "n1"), GLOAM_ENOENT);
+  coord_store_close(s);
+  /* the credentials the old code issued still work on a coordinator */
+  snprintf(f.key, sizeof f.key, "gk_tkGpDoDeJfSPLSWUflY5ethtQEHspGvr9ZOlhzQM9Wg");
+  snprintf(f.token, sizeof f.token, "gnt_78vHs72DCFhDFhbCfHMBRp3KJgYIfkRbP8K8Y4-5Vvk");
+  f.consumer = 4;
+  fx_open(&f, 15000);
+  testnode a;
+  node_start(&f, &a, "node-migrated", 1, TN_OK);
+  char k[48];
+  evidence_thumb(&f, "node-migrated", k);
+  pin_is(&f, "node-migrated", k);
+  chat_res c;
+  sealed_chat(&f, f.key, "node-migrated", MODEL, 16, "hi", &c);
+  ASSERT_EQ_INT(c.status, 200);
+  ASSERT_TRUE(c.receipt_ok);
+  tn_stop(&a);
+  fx_stop(&f);
+}
+
 /* The coordinator over TLS: a node dials wss://, registers and serves. */
 static void test_node_over_tls(void) {
   char err[GLOAM_ERR_LEN], cert[512], key[512];
@@ -2022,6 +2229,8 @@ int main(int argc, char **argv) {
       TEST(test_silent_node_is_evicted),
       TEST(test_node_protocol_violations),
       TEST(test_attestation_rejects),
+      TEST(test_pins_survive_restart),
+      TEST(test_store_migrates_schema3),
       TEST(test_node_over_tls),
       TEST(test_random_workload_ledger_and_canary),
       TEST(test_loop_responsive_while_settling),

@@ -64,7 +64,7 @@ static void test_store_image_price(void) {
   ASSERT_OK(coord_store_image_price_get(s, "janus", &v));
   ASSERT_EQ_INT(v, 20000);
   ASSERT_EQ_INT(coord_store_image_price_set(s, "janus", -1), GLOAM_EINVAL);
-  ASSERT_EQ_INT(coord_store_schema_version(s), 3);
+  ASSERT_TRUE(coord_store_schema_version(s) >= 3); /* 3: prices.image_price */
   coord_store_close(s);
   free(dir);
 }
