@@ -42,7 +42,9 @@ typedef struct kern_type_ops {
   int x_block_bytes;   /* ... and bytes (1 and 4 for float32) */
   kern_xconv_fn xconv; /* NULL: the dot reads float32 X directly */
   kern_dot_fn dot;
-  kern_gemm_fn gemm; /* NULL: prefill calls dot per weight row */
+  kern_gemm_fn gemm;  /* NULL: prefill calls dot per weight row */
+  kern_gemm_fn rows1; /* optional, decode: nw (1..4) weight rows against
+                         one activation row (nx 1); NULL: dot per row */
 } kern_type_ops;
 
 /* Activations for Q8_0 / Q4_0 weights in the x86 backends: a Q8_0 block

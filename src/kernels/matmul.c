@@ -55,7 +55,8 @@ static void mm_tile_task(void *ctx, int i, int n) {
   int64_t x0 = xb * MM_TILE_X, x1 = x0 + MM_TILE_X < j->nx ? x0 + MM_TILE_X : j->nx;
   const uint8_t *xbase = j->Xq ? j->Xq : (const uint8_t *)j->X;
   kern_dot_fn dot = j->ops->dot;
-  kern_gemm_fn gemm = j->nx > 1 ? j->ops->gemm : NULL; /* batches and prefill */
+  kern_gemm_fn gemm = j->nx > 1 ? j->ops->gemm : NULL;    /* batches and prefill */
+  kern_gemm_fn rows1 = j->nx == 1 ? j->ops->rows1 : NULL; /* decode, 4 W rows at a time */
   for (int64_t x = x0; x < x1; x += KERN_MAX_NX) {
     int nxg = (int)(x1 - x < KERN_MAX_NX ? x1 - x : KERN_MAX_NX);
     const uint8_t *xr = xbase + (size_t)x * j->xq_row_bytes;
@@ -68,7 +69,12 @@ static void mm_tile_task(void *ctx, int i, int n) {
       }
       continue;
     }
-    for (int64_t w = w0; w < w1; w++)
+    int64_t w = w0;
+    if (rows1)
+      for (; w + 4 <= w1; w += 4)
+        rows1(j->cols, 4, 1, j->W + (size_t)w * j->w_row_bytes, j->w_row_bytes, xr, j->xq_row_bytes,
+              y + w, j->ldy);
+    for (; w < w1; w++)
       dot(j->cols, nxg, j->W + (size_t)w * j->w_row_bytes, xr, j->xq_row_bytes, y + w, j->ldy);
   }
 }

@@ -330,6 +330,50 @@ KX_INLINE void q4_0_dot512_n(int64_t cols, const void *w_row, const void *x, siz
 KX_DOT_SWITCH(kx_dot_q8_0_512, q8_0_dot512_n)
 KX_DOT_SWITCH(kx_dot_q4_0_512, q4_0_dot512_n)
 
+/* Decode: 4 Q4_0 weight rows against one activation row (kern_type_ops
+ * rows1). Each row's groups are the dot's, but the 4 rows run interleaved:
+ * 4 independent accumulator chains, the activation group loaded once from
+ * L1 for all 4, and one reduction pass per 4 rows. With 1,024-column rows
+ * (Qwen3-0.6B) the per-row setup and reduction of the one-row dot cost
+ * ~20% of a row's work; this keeps decode on such models at memory speed. */
+static void kx_rows1_q4_0_512(int64_t cols, int nw, int nx, const void *w, size_t w_stride,
+                              const void *x, size_t x_stride, float *y, size_t y_stride) {
+  (void)nx; /* always 1 */
+  (void)x_stride;
+  (void)y_stride;
+  if (nw < 4) {
+    for (int r = 0; r < nw; r++)
+      q4_0_dot512_n(cols, (const uint8_t *)w + (size_t)r * w_stride, x, 0, y + r, 0, 1);
+    return;
+  }
+  const int64_t nb = cols / QK4_0, ng = nb / 4;
+  const int8_t *xq = x;
+  const uint8_t *xm = (const uint8_t *)(xq + cols);
+  const float *xt = (const float *)(xm + 128 * ng);
+  const uint8_t *wr[4];
+  __m512 acc[4];
+  for (int r = 0; r < 4; r++) {
+    wr[r] = (const uint8_t *)w + (size_t)r * w_stride;
+    acc[r] = _mm512_setzero_ps();
+  }
+  for (int64_t g = 0; g < ng; g++)
+    for (int r = 0; r < 4; r++) {
+      if ((g & 1) == 0) prefetch_span(wr[r] + 72 * g, 144);
+      q4_0_g4(wr[r] + 72 * g, g, &xq, &xm, &acc[r], 1);
+    }
+  for (int r = 0; r < 4; r++) {
+    float tail = 0;
+    for (int64_t b = 4 * ng; b < nb; b++) {
+      const block_q4_0 *wb = (const block_q4_0 *)(wr[r] + 18 * b);
+      __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+      float dot = hsum256(_mm256_cvtepi32_ps(dot_u8s8(q4_0_unpack(wb->qs), xv)));
+      int64_t t = b - 4 * ng;
+      tail += h2f(wb->d) * (xt[2 * t] * dot - 8.0f * xt[2 * t + 1]);
+    }
+    y[r] = _mm512_reduce_add_ps(acc[r]) + tail;
+  }
+}
+
 /* ---------------- Q4_K x Q8_K, 512-bit ----------------
  * One zmm holds the 64 quants of sub-blocks 2c and 2c+1 (low nibbles, then
  * high nibbles of 32 bytes), matching 64 consecutive activations; the two
@@ -498,7 +542,7 @@ KX_DOT_SWITCH(kx_dot_bf16f_512, fw512_BF16_n)
 KX_DOT_SWITCH(kx_dot_bf16_512, bf16_dot_n)
 
 /* BF16 weights against bf16-rounded activations (GLOAM_FAST_BF16=1). */
-const kern_type_ops kern_avx512_bf16_fast = {1, 2, xconv_bf16, kx_dot_bf16_512, kx_gemm_bf16};
+const kern_type_ops kern_avx512_bf16_fast = {1, 2, xconv_bf16, kx_dot_bf16_512, kx_gemm_bf16, NULL};
 
 const kern_backend kern_backend_avx512 = {
     .name = KX_NAME,
@@ -508,7 +552,7 @@ const kern_backend kern_backend_avx512 = {
             [DT_F16] = {1, 4, NULL, kx_dot_f16_512, kx_gemm_f16},
             [DT_BF16] = {1, 4, NULL, kx_dot_bf16f_512, kx_gemm_bf16f},
             [DT_Q8_0] = {QK8_0, 72, xconv_x8s, kx_dot_q8_0_512, NULL},
-            [DT_Q4_0] = {QK8_0, 64, xconv_x8p, kx_dot_q4_0_512, NULL},
+            [DT_Q4_0] = {QK8_0, 64, xconv_x8p, kx_dot_q4_0_512, NULL, kx_rows1_q4_0_512},
             [DT_Q4_K] = {QK_K, sizeof(block_q8_K), kx_xconv_q8_K, kx_dot_q4_K_512, NULL},
             [DT_Q6_K] = {QK_K, sizeof(block_q8_K), kx_xconv_q8_K, kx_dot_q6_K, NULL},
         },
