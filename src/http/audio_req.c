@@ -51,11 +51,8 @@ const char *audio_req_endpoint(bool translate) {
   return translate ? "audio/translations" : "audio/transcriptions";
 }
 
-static int fail(audio_req_error *e, int rc, int status, const char *code, const char *param,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static int fail(audio_req_error *e, int rc, int status, const char *code, const char *param,
-                const char *fmt, ...) {
+int audio_req_fail(audio_req_error *e, int rc, int status, const char *code, const char *param,
+                   const char *fmt, ...) {
   e->status = status;
   e->code = code;
   snprintf(e->param, sizeof e->param, "%s", param ? param : "");
@@ -89,8 +86,8 @@ static int parse_format(const mp_part *p, audio_req *r, audio_req_error *e) {
         r->format = (enum audio_format)i;
         return 0;
       }
-  return fail(e, GLOAM_EINVAL, 400, "invalid_value", "response_format",
-              "response_format must be one of json, text, srt, verbose_json, vtt.");
+  return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "response_format",
+                        "response_format must be one of json, text, srt, verbose_json, vtt.");
 }
 
 static int parse_temperature(const mp_part *p, audio_req *r, audio_req_error *e) {
@@ -103,8 +100,8 @@ static int parse_temperature(const mp_part *p, audio_req *r, audio_req_error *e)
       return 0;
     }
   }
-  return fail(e, GLOAM_EINVAL, 400, "invalid_value", "temperature",
-              "temperature must be a number between 0 and 1.");
+  return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "temperature",
+                        "temperature must be a number between 0 and 1.");
 }
 
 static int parse_language(const mp_part *p, audio_req *r, audio_req_error *e) {
@@ -114,8 +111,8 @@ static int parse_language(const mp_part *p, audio_req *r, audio_req_error *e) {
   for (size_t i = 0; ok && i < n; i++) ok = r->language[i] >= 'a' && r->language[i] <= 'z';
   if (ok) return 0;
   r->language[0] = '\0';
-  return fail(e, GLOAM_EINVAL, 400, "invalid_value", "language",
-              "language must be an ISO-639-1 code such as \"en\".");
+  return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "language",
+                        "language must be an ISO-639-1 code such as \"en\".");
 }
 
 static int parse_granularities(const mp_form *f, audio_req *r, audio_req_error *e) {
@@ -128,15 +125,16 @@ static int parse_granularities(const mp_form *f, audio_req *r, audio_req_error *
     else if (field_str(p, v, sizeof v) == 0 && strcmp(v, "word") == 0)
       r->ts_word = true;
     else
-      return fail(e, GLOAM_EINVAL, 400, "invalid_value", "timestamp_granularities",
-                  "timestamp_granularities[] values must be segment or word.");
+      return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "timestamp_granularities",
+                            "timestamp_granularities[] values must be segment or word.");
   }
   if ((r->ts_segment || r->ts_word) && r->format != AUDIO_FMT_VERBOSE_JSON)
-    return fail(e, GLOAM_EINVAL, 400, "invalid_value", "timestamp_granularities",
-                "timestamp_granularities needs response_format verbose_json.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "timestamp_granularities",
+                          "timestamp_granularities needs response_format verbose_json.");
   if (r->ts_word)
-    return fail(e, GLOAM_EUNSUPPORTED, 400, "unsupported_value", "timestamp_granularities",
-                "Word timestamps are not supported; use segment.");
+    return audio_req_fail(e, GLOAM_EUNSUPPORTED, 400, "unsupported_value",
+                          "timestamp_granularities",
+                          "Word timestamps are not supported; use segment.");
   return 0;
 }
 
@@ -145,11 +143,12 @@ static int parse_stream(const mp_part *p, audio_req *r, audio_req_error *e) {
   if (field_str(p, v, sizeof v) == 0 && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
     r->stream = v[0] == 't';
     if (r->stream && r->format != AUDIO_FMT_JSON && r->format != AUDIO_FMT_TEXT)
-      return fail(e, GLOAM_EINVAL, 400, "invalid_value", "stream",
-                  "stream needs response_format json or text.");
+      return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "stream",
+                            "stream needs response_format json or text.");
     return 0;
   }
-  return fail(e, GLOAM_EINVAL, 400, "invalid_value", "stream", "stream must be true or false.");
+  return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "stream",
+                        "stream must be true or false.");
 }
 
 static int parse_fields(const mp_form *f, bool translate, audio_req *r, audio_req_error *e) {
@@ -160,16 +159,18 @@ static int parse_fields(const mp_form *f, bool translate, audio_req *r, audio_re
                 *temp = single(f, "temperature", &dup),
                 *stream = translate ? NULL : single(f, "stream", &dup);
   if (dup)
-    return fail(e, GLOAM_EINVAL, 400, "invalid_request", NULL, "A form field is given twice.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_request", NULL,
+                          "A form field is given twice.");
   if (!file || !file->filename)
-    return fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "file",
-                "file is required and must be a file upload.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "file",
+                          "file is required and must be a file upload.");
   if (!model || field_str(model, r->model, sizeof r->model) < 0 || !r->model[0])
-    return fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "model",
-                "model is required (at most 128 bytes).");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "model",
+                          "model is required (at most 128 bytes).");
   for (const char *s = r->model; *s; s++)
     if (*s < 0x21 || *s > 0x7e || *s == '"' || *s == '\\')
-      return fail(e, GLOAM_EINVAL, 400, "invalid_value", "model", "model has invalid characters.");
+      return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "model",
+                            "model has invalid characters.");
   int rc;
   if (fmt && (rc = parse_format(fmt, r, e)) < 0) return rc;
   if (temp && (rc = parse_temperature(temp, r, e)) < 0) return rc;
@@ -178,16 +179,18 @@ static int parse_fields(const mp_form *f, bool translate, audio_req *r, audio_re
   if (stream && (rc = parse_stream(stream, r, e)) < 0) return rc;
   if (prompt) {
     if (memchr(prompt->data, '\0', prompt->len))
-      return fail(e, GLOAM_EINVAL, 400, "invalid_value", "prompt", "prompt must be text.");
+      return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "prompt",
+                            "prompt must be text.");
     if (!(r->prompt = mem_strndup((const char *)prompt->data, prompt->len)))
-      return fail(e, GLOAM_ENOMEM, 500, "internal", NULL, "Out of memory.");
+      return audio_req_fail(e, GLOAM_ENOMEM, 500, "internal", NULL, "Out of memory.");
   }
   if (!(r->filename = mem_strdup(file->filename)))
-    return fail(e, GLOAM_ENOMEM, 500, "internal", NULL, "Out of memory.");
+    return audio_req_fail(e, GLOAM_ENOMEM, 500, "internal", NULL, "Out of memory.");
   r->file = file->data;
   r->file_len = file->len;
   if (r->file_len == 0)
-    return fail(e, GLOAM_EFORMAT, 400, "invalid_value", "file", "The audio file is empty.");
+    return audio_req_fail(e, GLOAM_EFORMAT, 400, "invalid_value", "file",
+                          "The audio file is empty.");
   return 0;
 }
 
@@ -200,14 +203,14 @@ int audio_req_parse(const uint8_t *body, size_t len, const char *content_type, b
   int rc = content_type ? multipart_boundary(content_type, bnd, err)
                         : multipart_boundary_from_body(body, len, bnd, err);
   if (rc == GLOAM_EUNSUPPORTED)
-    return fail(e, rc, 415, "unsupported_media_type", NULL,
-                "Content-Type must be multipart/form-data.");
-  if (rc < 0) return fail(e, rc, 400, "invalid_request", NULL, "%s", err);
+    return audio_req_fail(e, rc, 415, "unsupported_media_type", NULL,
+                          "Content-Type must be multipart/form-data.");
+  if (rc < 0) return audio_req_fail(e, rc, 400, "invalid_request", NULL, "%s", err);
   mp_form f;
   rc = multipart_parse(body, len, bnd, lim, &f, err);
-  if (rc == GLOAM_ETOOBIG) return fail(e, rc, 413, "request_too_large", NULL, "%s", err);
-  if (rc == GLOAM_ENOMEM) return fail(e, rc, 500, "internal", NULL, "Out of memory.");
-  if (rc < 0) return fail(e, rc, 400, "invalid_request", NULL, "%s", err);
+  if (rc == GLOAM_ETOOBIG) return audio_req_fail(e, rc, 413, "request_too_large", NULL, "%s", err);
+  if (rc == GLOAM_ENOMEM) return audio_req_fail(e, rc, 500, "internal", NULL, "Out of memory.");
+  if (rc < 0) return audio_req_fail(e, rc, 400, "invalid_request", NULL, "%s", err);
   rc = parse_fields(&f, translate, out, e);
   multipart_form_free(&f);
   if (rc < 0) audio_req_free(out);

@@ -66,6 +66,11 @@ typedef struct audio_req_error {
   char message[200];
 } audio_req_error;
 
+/* Fills *e (status, static code, param or NULL, printf-style message) and
+ * returns rc: the one error path of the audio and image request parsers. */
+int audio_req_fail(audio_req_error *e, int rc, int status, const char *code, const char *param,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* Parses and validates. lim NULL: the multipart defaults (25 MiB file).
  * Returns 0, or GLOAM_EFORMAT / GLOAM_EINVAL / GLOAM_ETOOBIG /
  * GLOAM_EUNSUPPORTED / GLOAM_ENOMEM with *e filled (and *out freed). */

@@ -9,28 +9,12 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/codec.h"
 #include "core/err.h"
-
-static int fail(audio_req_error *e, int rc, int status, const char *code, const char *param,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static int fail(audio_req_error *e, int rc, int status, const char *code, const char *param,
-                const char *fmt, ...) {
-  e->status = status;
-  e->code = code;
-  snprintf(e->param, sizeof e->param, "%s", param ? param : "");
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->message, sizeof e->message, fmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 int64_t image_cost(uint64_t n, int64_t per_image) {
   if (per_image < 0) return -1;
@@ -81,46 +65,49 @@ static bool size_supported(const char *s) {
 static int check(json_t *o, image_req *r, audio_req_error *e) {
   json_t *v = json_object_get(o, "prompt");
   if (!v)
-    return fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "prompt",
-                "Missing required parameter: 'prompt'.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "prompt",
+                          "Missing required parameter: 'prompt'.");
   if (!json_is_string(v))
-    return fail(e, GLOAM_EINVAL, 400, "invalid_type", "prompt", "'prompt' must be a string.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_type", "prompt",
+                          "'prompt' must be a string.");
   size_t plen = json_string_length(v);
   if (plen == 0 || memchr(json_string_value(v), '\0', plen))
-    return fail(e, GLOAM_EINVAL, 400, "invalid_value", "prompt",
-                "'prompt' must be a non-empty string without NUL characters.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "prompt",
+                          "'prompt' must be a non-empty string without NUL characters.");
   if (plen > IMAGE_MAX_PROMPT)
-    return fail(e, GLOAM_EINVAL, 400, "string_above_max_length", "prompt",
-                "'prompt' is %zu bytes; the maximum is %d.", plen, IMAGE_MAX_PROMPT);
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "string_above_max_length", "prompt",
+                          "'prompt' is %zu bytes; the maximum is %d.", plen, IMAGE_MAX_PROMPT);
   v = json_object_get(o, "model");
   if (!v)
-    return fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "model",
-                "Missing required parameter: 'model'.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "missing_required_parameter", "model",
+                          "Missing required parameter: 'model'.");
   if (!json_is_string(v) || json_string_length(v) == 0 ||
       json_string_length(v) >= sizeof r->model ||
       memchr(json_string_value(v), '\0', json_string_length(v)))
-    return fail(e, GLOAM_EINVAL, 400, "invalid_value", "model",
-                "'model' must be a non-empty string of at most %zu bytes.", sizeof r->model - 1);
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "model",
+                          "'model' must be a non-empty string of at most %zu bytes.",
+                          sizeof r->model - 1);
   snprintf(r->model, sizeof r->model, "%s", json_string_value(v));
   r->n = 1;
   v = json_object_get(o, "n");
   if (v && !json_is_null(v)) {
     if (!json_is_integer(v))
-      return fail(e, GLOAM_EINVAL, 400, "invalid_type", "n", "'n' must be an integer.");
+      return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_type", "n", "'n' must be an integer.");
     json_int_t n = json_integer_value(v);
     if (n < 1 || n > IMAGE_MAX_N)
-      return fail(e, GLOAM_EINVAL, 400,
-                  n < 1 ? "integer_below_min_value" : "integer_above_max_value", "n",
-                  "'n' is %lld; it must be between 1 and %d.", (long long)n, IMAGE_MAX_N);
+      return audio_req_fail(e, GLOAM_EINVAL, 400,
+                            n < 1 ? "integer_below_min_value" : "integer_above_max_value", "n",
+                            "'n' is %lld; it must be between 1 and %d.", (long long)n, IMAGE_MAX_N);
     r->n = (int)n;
   }
   v = json_object_get(o, "size");
   if (v && !json_is_null(v)) {
     const char *s = json_string_value(v);
     if (!s || !size_supported(s) || parse_size(s, &r->width, &r->height) < 0)
-      return fail(e, GLOAM_EINVAL, 400, "invalid_value", "size",
-                  "Unsupported size. Supported sizes: %s (or leave size out for the model's own).",
-                  IMAGE_SIZES);
+      return audio_req_fail(
+          e, GLOAM_EINVAL, 400, "invalid_value", "size",
+          "Unsupported size. Supported sizes: %s (or leave size out for the model's own).",
+          IMAGE_SIZES);
   }
   v = json_object_get(o, "response_format");
   if (v && !json_is_null(v)) {
@@ -130,18 +117,18 @@ static int check(json_t *o, image_req *r, audio_req_error *e) {
     else if (s && strcmp(s, "url") == 0)
       r->format = IMAGE_FMT_URL;
     else
-      return fail(e, GLOAM_EINVAL, 400, "invalid_value", "response_format",
-                  "'response_format' must be 'b64_json' or 'url'.");
+      return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "response_format",
+                            "'response_format' must be 'b64_json' or 'url'.");
   }
   v = json_object_get(o, "user");
   if (v && !json_is_null(v) && !json_is_string(v))
-    return fail(e, GLOAM_EINVAL, 400, "invalid_type", "user", "'user' must be a string.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_type", "user", "'user' must be a string.");
   v = json_object_get(o, "stream");
   if (v && json_is_true(v))
-    return fail(e, GLOAM_EINVAL, 400, "invalid_value", "stream",
-                "Streaming image generation is not supported.");
+    return audio_req_fail(e, GLOAM_EINVAL, 400, "invalid_value", "stream",
+                          "Streaming image generation is not supported.");
   if (!(r->prompt = mem_dup(json_string_value(json_object_get(o, "prompt")), plen + 1)))
-    return fail(e, GLOAM_ENOMEM, 500, "internal", NULL, "Out of memory.");
+    return audio_req_fail(e, GLOAM_ENOMEM, 500, "internal", NULL, "Out of memory.");
   return 0;
 }
 
@@ -149,14 +136,14 @@ int image_req_parse(const uint8_t *body, size_t len, image_req *out, audio_req_e
   memset(out, 0, sizeof *out);
   memset(e, 0, sizeof *e);
   if (len > IMAGE_MAX_BODY)
-    return fail(e, GLOAM_ETOOBIG, 413, "request_too_large", NULL,
-                "The request body is over %u bytes.", IMAGE_MAX_BODY);
+    return audio_req_fail(e, GLOAM_ETOOBIG, 413, "request_too_large", NULL,
+                          "The request body is over %u bytes.", IMAGE_MAX_BODY);
   json_error_t je;
   json_t *o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je);
   int rc;
   if (!json_is_object(o))
-    rc = fail(e, GLOAM_EFORMAT, 400, "invalid_json", NULL,
-              "The body must be a JSON object (application/json).");
+    rc = audio_req_fail(e, GLOAM_EFORMAT, 400, "invalid_json", NULL,
+                        "The body must be a JSON object (application/json).");
   else
     rc = check(o, out, e);
   json_decref(o);

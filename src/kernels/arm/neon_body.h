@@ -224,26 +224,26 @@ static void kn_rmsnorm(float *out, const float *x, const float *w, int64_t n, fl
   for (; i < n; i++) out[i] = x[i] * scale * (w[i] + w_offset);
 }
 
-#define KN_BACKEND(var)                                                                    \
-  const kern_backend var = {                                                               \
-      .name = KN_NAME,                                                                     \
-      .types =                                                                             \
-          {                                                                                \
-              [DT_F32] = {1, 4, NULL, kn_dot_f32, NULL},                                   \
-              [DT_F16] = {1, 4, NULL, kn_dot_f16, NULL},                                   \
-              [DT_BF16] = {1, 4, NULL, kn_dot_bf16, NULL},                                 \
-              [DT_Q8_0] = {QK8_0, sizeof(block_q8_0x), kn_xconv_q8_0x, kn_dot_q8_0, NULL}, \
-              [DT_Q4_0] = {QK8_0, sizeof(block_q8_0x), kn_xconv_q8_0x, kn_dot_q4_0, NULL}, \
-              [DT_Q4_K] = {QK_K, sizeof(block_q8_K), kn_xconv_q8_K, kn_dot_q4_K, NULL},    \
-              [DT_Q6_K] = {QK_K, sizeof(block_q8_K), kn_xconv_q8_K, kn_dot_q6_K, NULL},    \
-          },                                                                               \
-      .rmsnorm = kn_rmsnorm,                                                               \
-      .softmax = ref_softmax,                                                              \
-      .silu_mul = ref_silu_mul,                                                            \
-      .gelu_tanh_mul = ref_gelu_tanh_mul,                                                  \
-      .dot_f32 = kn_dot_f32v,                                                              \
-      .axpy_f32 = kn_axpy_f32,                                                             \
-      .dot_f16 = kn_dot_f16v,                                                              \
-      .axpy_f16 = kn_axpy_f16,                                                             \
-      .f32_to_f16 = kn_f32_to_f16,                                                         \
+#define KN_BACKEND(var)                                                                          \
+  const kern_backend var = {                                                                     \
+      .name = KN_NAME,                                                                           \
+      .types =                                                                                   \
+          {                                                                                      \
+              [DT_F32] = {1, 4, NULL, kn_dot_f32, NULL, NULL},                                   \
+              [DT_F16] = {1, 4, NULL, kn_dot_f16, NULL, NULL},                                   \
+              [DT_BF16] = {1, 4, NULL, kn_dot_bf16, NULL, NULL},                                 \
+              [DT_Q8_0] = {QK8_0, sizeof(block_q8_0x), kn_xconv_q8_0x, kn_dot_q8_0, NULL, NULL}, \
+              [DT_Q4_0] = {QK8_0, sizeof(block_q8_0x), kn_xconv_q8_0x, kn_dot_q4_0, NULL, NULL}, \
+              [DT_Q4_K] = {QK_K, sizeof(block_q8_K), kn_xconv_q8_K, kn_dot_q4_K, NULL, NULL},    \
+              [DT_Q6_K] = {QK_K, sizeof(block_q8_K), kn_xconv_q8_K, kn_dot_q6_K, NULL, NULL},    \
+          },                                                                                     \
+      .rmsnorm = kn_rmsnorm,                                                                     \
+      .softmax = ref_softmax,                                                                    \
+      .silu_mul = ref_silu_mul,                                                                  \
+      .gelu_tanh_mul = ref_gelu_tanh_mul,                                                        \
+      .dot_f32 = kn_dot_f32v,                                                                    \
+      .axpy_f32 = kn_axpy_f32,                                                                   \
+      .dot_f16 = kn_dot_f16v,                                                                    \
+      .axpy_f16 = kn_axpy_f16,                                                                   \
+      .f32_to_f16 = kn_f32_to_f16,                                                               \
   }
