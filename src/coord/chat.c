@@ -160,6 +160,10 @@ void coord_job_refunded(cjob *j, int status, const char *code, const char *messa
 
 /* The client went away (before or during streaming). */
 static void client_gone(cjob *j) {
+  /* evhttp closes the socket after this callback: no event may outlive its
+   * fd (a job that is settling lives on, and its watch would later be
+   * deleted from epoll under a number the process may have reused) */
+  coord_chat_stop_watch(j);
   if (j->settling) { /* the settle task ends the job; just drop the request */
     if (j->sse)
       http_sse_end(j->sse);
