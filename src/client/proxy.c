@@ -316,6 +316,22 @@ static void watch(preq *r) {
     event_add(r->watch, NULL);
 }
 
+/* Seals body for a node and starts the relay of request r (chat, audio or
+ * image); on failure answers the client (400/500) and frees r. */
+static void start_op(client_proxy *p, preq *r, const void *body, size_t len,
+                     const gloam_chat_opts *o) {
+  chat_op_cbs cbs = {on_start, on_chunk, on_done};
+  char err[GLOAM_ERR_LEN];
+  int rc = chat_op_start(p->base, p->c, body, len, o, &cbs, r, &r->op, err);
+  if (rc < 0) {
+    send_error(r, rc == GLOAM_EINVAL ? 400 : 500,
+               rc == GLOAM_EINVAL ? "invalid_request" : "internal", err);
+    preq_free(r);
+    return;
+  }
+  watch(r);
+}
+
 static void h_chat(struct evhttp_request *req, const http_params *params, void *ud) {
   client_proxy *p = ud;
   char err[GLOAM_ERR_LEN];
@@ -341,18 +357,11 @@ static void h_chat(struct evhttp_request *req, const http_params *params, void *
     preq_free(r);
     return;
   }
-  chat_op_cbs cbs = {on_start, on_chunk, on_done};
   gloam_chat_opts o = GLOAM_CHAT_OPTS_INIT;
-  rc = chat_op_start(p->base, p->c, text, strlen(text), &o, &cbs, r, &r->op, err);
-  memset(text, 0, strlen(text));
+  size_t text_len = strlen(text);
+  start_op(p, r, text, text_len, &o);
+  memset(text, 0, text_len);
   free(text);
-  if (rc < 0) {
-    send_error(r, rc == GLOAM_EINVAL ? 400 : 500,
-               rc == GLOAM_EINVAL ? "invalid_request" : "internal", err);
-    preq_free(r);
-    return;
-  }
-  watch(r);
 }
 
 /* POST /v1/audio/transcriptions and /translations: the multipart upload is
@@ -376,17 +385,8 @@ static void h_audio(struct evhttp_request *req, client_proxy *p, bool translate)
   o.endpoint = audio_req_endpoint(translate);
   o.model = ar.model;
   o.audio_ms = ms;
-  chat_op_cbs cbs = {on_start, on_chunk, on_done};
-  char err[GLOAM_ERR_LEN];
-  int rc = chat_op_start(p->base, p->c, (const char *)body, len, &o, &cbs, r, &r->op, err);
+  start_op(p, r, body, len, &o);
   audio_req_free(&ar);
-  if (rc < 0) {
-    send_error(r, rc == GLOAM_EINVAL ? 400 : 500,
-               rc == GLOAM_EINVAL ? "invalid_request" : "internal", err);
-    preq_free(r);
-    return;
-  }
-  watch(r);
 }
 
 static void h_transcriptions(struct evhttp_request *req, const http_params *params, void *ud) {
@@ -417,17 +417,8 @@ static void h_images(struct evhttp_request *req, const http_params *params, void
   o.endpoint = IMAGE_ENDPOINT;
   o.model = ir.model;
   o.n_images = (uint32_t)ir.n;
-  chat_op_cbs cbs = {on_start, on_chunk, on_done};
-  char err[GLOAM_ERR_LEN];
-  int rc = chat_op_start(p->base, p->c, (const char *)body, len, &o, &cbs, r, &r->op, err);
+  start_op(p, r, body, len, &o);
   image_req_free(&ir);
-  if (rc < 0) {
-    send_error(r, rc == GLOAM_EINVAL ? 400 : 500,
-               rc == GLOAM_EINVAL ? "invalid_request" : "internal", err);
-    preq_free(r);
-    return;
-  }
-  watch(r);
 }
 
 static void h_image_file(struct evhttp_request *req, const http_params *params, void *ud) {

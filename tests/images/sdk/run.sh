@@ -14,19 +14,9 @@ FIX=$2
 NPM=$3
 MODEL=janus-tiny
 PRICE=20000 # micro-USD per image
-T=$(mktemp -d /tmp/gloam-images-sdk.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$T"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-  exit 1
-}
+# shellcheck source=../../e2e/lib.sh
+. "$(dirname "$0")/../../e2e/lib.sh"
+e2e_begin images-sdk
 for b in gloam gloam-coord gloam-node; do
   [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b not built"; exit 77; }
 done
